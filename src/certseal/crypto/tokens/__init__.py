@@ -1,0 +1,1 @@
+"""Crypto tokens: where private keys live (software token, PKCS#11)."""
