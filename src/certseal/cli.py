@@ -1,0 +1,256 @@
+"""The certseal command line: thin commands over the services."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from certseal import __version__
+from certseal.config import Settings
+from certseal.crypto.algorithms import KeyAlgorithm, SignatureScheme
+from certseal.crypto.keys import PublicKey
+from certseal.errors import CertsealError, InvalidSignature
+from certseal.logs import get_logger
+from certseal.services.audit import Actor
+from certseal.services.platform import Platform
+
+app = typer.Typer(help="certseal: trusted e-licenses and e-signatures.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+keys_app = typer.Typer(help="Keys in the crypto tokens (software, PKCS#11).", no_args_is_help=True)
+token_app = typer.Typer(help="Crypto tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The HMAC-chained audit trail.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+
+log = get_logger("cli")
+out = Console()
+err = Console(stderr=True)
+
+_state: dict[str, Platform] = {}
+
+
+def platform() -> Platform:
+    if "platform" not in _state:
+        settings = Settings()
+        _configure_logging(settings)
+        _state["platform"] = Platform(settings)
+    return _state["platform"]
+
+
+def _configure_logging(settings: Settings) -> None:
+    from certseal.logs import configure_logging, register_secret
+
+    for secret in (settings.kek, settings.audit_key, settings.pkcs11_pin):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+    try:
+        configure_logging(settings.resolved_log_dir, settings.log_level, settings.log_max_bytes,
+                          settings.log_backup_count, settings.log_max_age_days)
+    except OSError:
+        pass  # no data directory yet (before `certseal init`): log nowhere rather than fail
+
+
+def actor() -> Actor:
+    return Actor(name=_user(), source=f"cli@{socket.gethostname()}")
+
+
+def _user() -> str:
+    import os
+
+    return os.environ.get("CERTSEAL_ACTOR") or getpass.getuser()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        out.print(f"certseal {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def init() -> None:
+    """Create (or check) an embedded deployment: data directory, secrets, database schema. Idempotent."""
+    from certseal.services.deployment import init_deployment
+
+    with out.status("initialising the deployment…"):
+        report = init_deployment(platform(), actor())
+    table = Table(title="certseal deployment", show_header=False)
+    table.add_row("data directory", str(report.home))
+    table.add_row("database", report.database)
+    table.add_row("log directory", str(report.log_dir))
+    if report.secrets_file:
+        state = "created — back it up, it is not in the data directory" if report.secrets_created else "present"
+        table.add_row("secrets (KEK, audit key)", f"{report.secrets_file} ({state})")
+    else:
+        table.add_row("secrets (KEK, audit key)", "from CERTSEAL_KEK / CERTSEAL_AUDIT_KEY")
+    table.add_row("status", "initialised" if report.first_init else "already initialised, checked")
+    out.print(table)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    label: Annotated[str, typer.Option("--label", "-l", help="Unique key label.")],
+    alg: Annotated[str, typer.Option("--alg", help="rsa2048, rsa3072, p256 or sm2.")],
+    token: Annotated[str, typer.Option("--token", help="software or pkcs11.")] = "",
+) -> None:
+    """Generate a key pair inside a token."""
+    from certseal.services.keys import KeyService
+
+    algorithm = KeyAlgorithm.parse(alg, "--alg")
+    chosen = token or platform().settings.default_token
+    with out.status(f"generating {algorithm.value} key in the {chosen} token…"):
+        info = KeyService(platform()).generate(label, algorithm, chosen, actor())
+    out.print(f"generated [bold]{info.label}[/] ({info.algorithm.value}, {info.token} token), "
+              f"public key SHA-256 {info.fingerprint}")
+
+
+@keys_app.command("import")
+def keys_import(
+    label: Annotated[str, typer.Option("--label", "-l", help="Unique key label.")],
+    key_file: Annotated[Path, typer.Option("--in", help="Unencrypted private key, PEM or DER.", exists=True,
+                                           dir_okay=False, readable=True)],
+) -> None:
+    """Import a private key (PKCS#8 or traditional) into the software token, sealed under the KEK."""
+    from certseal.services.keys import KeyService
+
+    info = KeyService(platform()).import_private_key(label, key_file.read_bytes(), actor())
+    out.print(f"imported [bold]{info.label}[/] ({info.algorithm.value}), public key SHA-256 {info.fingerprint}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the keys of every token."""
+    from certseal.services.keys import KeyService
+
+    table = Table("label", "algorithm", "token", "public key SHA-256", "created", "by")
+    for info in KeyService(platform()).list():
+        table.add_row(info.label, info.algorithm.value, info.token, info.fingerprint[:16] + "…",
+                      info.created_at.strftime("%Y-%m-%d %H:%M:%S"), info.created_by)
+    out.print(table)
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    label: Annotated[str, typer.Argument(help="Key label.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the public key.")],
+    der: Annotated[bool, typer.Option("--der", help="Write DER instead of PEM.")] = False,
+) -> None:
+    """Write a key's public key (SubjectPublicKeyInfo) as PEM or DER."""
+    from certseal.services.keys import KeyService
+
+    public = KeyService(platform()).get(label).public_key
+    out_file.write_bytes(public.spki_der if der else public.pem())
+    out.print(f"wrote {out_file}")
+
+
+@keys_app.command("sign")
+def keys_sign(
+    label: Annotated[str, typer.Argument(help="Key label.")],
+    in_file: Annotated[Path, typer.Option("--in", help="File to sign.", exists=True, dir_okay=False)],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the signature.")],
+    scheme: Annotated[str, typer.Option("--scheme", help="rsa-pkcs1-sha256 (default for RSA), rsa-pss-sha256, "
+                                        "ecdsa-sha256, sm2-sm3 (SM3 with ID 1234567812345678).")] = "",
+) -> None:
+    """Sign a file: DER signature (SM2 with SM3 and the standard ID; RSA/ECDSA with SHA-256)."""
+    from certseal.services.keys import KeyService
+
+    chosen = SignatureScheme.parse(scheme, "--scheme") if scheme else None
+    signature = KeyService(platform()).sign(label, in_file.read_bytes(), chosen)
+    out_file.write_bytes(signature)
+    out.print(f"wrote {out_file} ({len(signature)} bytes)")
+
+
+@keys_app.command("verify")
+def keys_verify(
+    in_file: Annotated[Path, typer.Option("--in", help="Signed file.", exists=True, dir_okay=False)],
+    sig_file: Annotated[Path, typer.Option("--sig", help="DER signature.", exists=True, dir_okay=False)],
+    label: Annotated[str, typer.Argument(help="Key label (or use --pub).")] = "",
+    pub: Annotated[Path | None, typer.Option("--pub", help="Public key PEM/DER instead of a label.",
+                                             exists=True, dir_okay=False)] = None,
+    scheme: Annotated[str, typer.Option("--scheme", help="As for `keys sign`.")] = "",
+    sm2_id: Annotated[str, typer.Option("--sm2-id", help="SM2 distinguishing ID.")] = "1234567812345678",
+) -> None:
+    """Verify a signature; exit code 0 if valid, 1 if not."""
+    from certseal.services.keys import KeyService
+
+    if not label and pub is None:
+        fail("give a key label or --pub PUBLIC_KEY", 2)
+    chosen = SignatureScheme.parse(scheme, "--scheme") if scheme else None
+    public = PublicKey.from_pem_or_der(pub.read_bytes()) if pub else KeyService(platform()).get(label).public_key
+    try:
+        public.verify(sig_file.read_bytes(), in_file.read_bytes(), chosen, sm2_id.encode())
+    except InvalidSignature as exc:
+        fail(f"signature INVALID: {exc.message}")
+    out.print("[green]signature valid[/]")
+
+
+@token_app.command("health")
+def token_health() -> None:
+    """Make a test signature in every configured token; exit code 1 if any is unhealthy."""
+    from certseal.services.keys import KeyService
+
+    table = Table("token", "state", "latency ms", "detail")
+    results = KeyService(platform()).health()
+    for health in results:
+        state = "[green]ok[/]" if health.ok else "[red]FAILED[/]"
+        table.add_row(health.token, state, f"{health.latency_ms:.1f}", health.detail)
+    out.print(table)
+    if not all(h.ok for h in results):
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; report the first event edited, deleted or inserted outside certseal."""
+    p = platform()
+    with out.status("verifying the audit chain…"), p.db.reading() as session:
+        result = p.audit.verify(session)
+    if result.ok:
+        out.print(f"[green]audit trail intact[/]: {result.events_checked} events verified")
+        return
+    fail(f"audit trail BROKEN at event {result.first_broken_seq}: {result.problem} "
+         f"({result.events_checked} events verified before it)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "",
+    port: Annotated[int, typer.Option(help="Port.")] = 0,
+) -> None:
+    """Serve the platform over HTTP."""
+    import uvicorn
+
+    from certseal.web.app import create_app
+
+    settings = platform().settings
+    uvicorn.run(create_app(platform()), host=host or settings.host, port=port or settings.port,
+                log_level="info", proxy_headers=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except CertsealError as exc:
+        log.warning("command %s failed: %s", " ".join(sys.argv[1:3]), exc.message)
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(2 if exc.__class__.__name__ == "ValidationError" else 1)
+    finally:
+        if "platform" in _state:
+            _state["platform"].close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Use cases: each owns its transaction, its audit records and its authorisation checks."""

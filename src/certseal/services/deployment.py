@@ -1,0 +1,52 @@
+"""Creating an embedded deployment, idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from certseal.config import Settings, create_secrets_file
+from certseal.services.audit import Actor
+from certseal.services.platform import Platform
+from certseal.store.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class DeploymentReport:
+    home: Path
+    database: str
+    log_dir: Path
+    secrets_file: Path | None
+    secrets_created: bool
+    first_init: bool
+
+
+def init_deployment(platform: Platform, actor: Actor) -> DeploymentReport:
+    settings = platform.settings
+    settings.home_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    settings.resolved_log_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    secrets_file, created = _ensure_secrets(settings)
+    platform.db.migrate()
+    first = False
+    with platform.unit_of_work(actor) as uow:
+        if uow.session.scalars(select(AuditEvent.seq).where(AuditEvent.entity == "deployment")).first() is None:
+            uow.record("deployment", str(settings.home_dir), "init",
+                       after={"database": masked_url(settings.resolved_database_url),
+                              "kek_id": platform.kek.kek_id})
+            first = True
+    return DeploymentReport(settings.home_dir, masked_url(settings.resolved_database_url),
+                            settings.resolved_log_dir, secrets_file, created, first)
+
+
+def _ensure_secrets(settings: Settings) -> tuple[Path | None, bool]:
+    if settings.kek is not None and settings.audit_key is not None:
+        return None, False
+    path = settings.resolved_secrets_file
+    return path, create_secrets_file(path)
+
+
+def masked_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

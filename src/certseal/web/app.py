@@ -1,0 +1,55 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from certseal import __version__
+from certseal.config import Settings
+from certseal.services.platform import Platform
+
+_LANDING = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>certseal</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}}
+h1{{color:#b00}}code{{background:#f4f4f4;padding:.1rem .3rem}}li{{margin:.3rem 0}}</style></head>
+<body><h1>certseal {version}</h1>
+<p>Trusted electronic licenses and electronic signatures — 电子证照与电子签章平台.</p>
+<p>This deployment ({mode}) is running. Available now:</p>
+<ul>
+<li><a href="/health/ready">/health/ready</a> — readiness: database schema and crypto tokens</li>
+<li><a href="/health/live">/health/live</a> — liveness</li>
+<li><a href="/docs">/docs</a> — the HTTP API (OpenAPI)</li>
+</ul>
+<p>Administration is done with the <code>certseal</code> command: <code>certseal keys list</code>,
+<code>certseal token health</code>, <code>certseal audit verify</code>.</p>
+</body></html>"""
+
+
+def create_app(platform: Platform | None = None) -> FastAPI:
+    platform = platform or Platform(Settings())
+    app = FastAPI(title="certseal", version=__version__,
+                  description="Trusted electronic licenses and electronic signatures.")
+    app.state.platform = platform
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def landing() -> str:
+        mode = "embedded: SQLite, software token" if platform.settings.is_embedded else "cluster"
+        return _LANDING.format(version=__version__, mode=mode)
+
+    @app.get("/health/live", tags=["health"], summary="Liveness: the process answers")
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"], summary="Readiness: database schema current, tokens sign")
+    def ready() -> JSONResponse:
+        from certseal.services.keys import KeyService
+
+        database_ok = platform.db.schema_is_current()
+        tokens = {h.token: h.ok for h in KeyService(platform).health()} if database_ok else {}
+        ok = database_ok and all(tokens.values())
+        body = {"status": "ok" if ok else "unavailable", "database": database_ok, "tokens": tokens}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return app
