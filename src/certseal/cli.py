@@ -136,7 +136,7 @@ def keys_list() -> None:
     from certseal.services.keys import KeyService
 
     table = Table("label", "algorithm", "token", "public key SHA-256", "created", "by")
-    for info in KeyService(platform()).list():
+    for info in KeyService(platform()).list_keys():
         table.add_row(info.label, info.algorithm.value, info.token, info.fingerprint[:16] + "…",
                       info.created_at.strftime("%Y-%m-%d %H:%M:%S"), info.created_by)
     out.print(table)
@@ -195,6 +195,22 @@ def keys_verify(
     except InvalidSignature as exc:
         fail(f"signature INVALID: {exc.message}")
     out.print("[green]signature valid[/]")
+
+
+@keys_app.command("delete")
+def keys_delete(
+    label: Annotated[str, typer.Argument(help="Key label.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a key from its token and from the deployment (irreversible)."""
+    from certseal.services.keys import KeyService
+
+    service = KeyService(platform())
+    info = service.get(label)
+    if not yes:
+        typer.confirm(f"Delete {info.algorithm.value} key {label!r} from the {info.token} token for good?", abort=True)
+    service.delete(label, actor())
+    out.print(f"deleted {label}")
 
 
 @token_app.command("health")

@@ -257,3 +257,16 @@ def test_pkcs11_keys_through_the_cli(deployment: Deployment, softhsm) -> None:  
     assert bad.returncode == 1 and "PIN" in bad.stderr and "987654" not in bad.stderr
     with d.db() as db:
         assert db.execute("select count(*) from crypto_keys where label like 'hsm-%'").fetchone()[0] == 1
+
+
+def test_keys_delete_asks_and_then_removes(deployment: Deployment) -> None:
+    d = deployment
+    d.run("keys", "generate", "--label", "gone", "--alg", "p256")
+    refused = subprocess.run([*CERTSEAL, "keys", "delete", "gone"], env=d.env, input="n\n", capture_output=True,
+                             text=True, timeout=60, cwd=d.root)
+    assert refused.returncode != 0 and "gone" in d.run("keys", "list").stdout
+    d.run("keys", "delete", "gone", "--yes")
+    assert "gone" not in d.run("keys", "list").stdout
+    with d.db() as db:
+        assert db.execute("select action, before from audit_events order by seq desc").fetchone()[0] == "delete"
+    assert d.run("audit", "verify").returncode == 0

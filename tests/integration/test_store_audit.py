@@ -133,3 +133,13 @@ def test_concurrent_appends_keep_one_chain(platform: Platform) -> None:
     assert not errors
     result = _verify(platform)
     assert result.ok and result.events_checked == 40
+
+
+def test_readers_do_not_block_a_writer(platform: Platform) -> None:
+    """A long read must not hold the write lock (SQLite: deferred BEGIN for reads)."""
+    _events(platform, 1)
+    with platform.db.reading() as reader:
+        assert count_events(reader) == 1
+        _events(platform, 1)  # would time out if the reader held the write lock
+    with platform.db.reading() as reader:
+        assert count_events(reader) == 2

@@ -7,7 +7,6 @@ Private keys are exchanged as PKCS#8 DER; public keys as SubjectPublicKeyInfo DE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from asn1crypto import keys as asn1_keys
 from cryptography.exceptions import InvalidSignature as _CryptographyInvalidSignature
@@ -22,8 +21,8 @@ from certseal.errors import CryptoError, InvalidSignature, ValidationError
 
 asn1_keys.NamedCurve.register("sm2p256v1", SM2_CURVE_OID, 32)
 
-_RsaOrEcPrivate = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
-_RsaOrEcPublic = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+_RsaOrEcPrivate = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+_RsaOrEcPublic = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 
 def algorithm_of_spki(spki_der: bytes) -> KeyAlgorithm:

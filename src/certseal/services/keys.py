@@ -10,7 +10,8 @@ from certseal.crypto.algorithms import KeyAlgorithm, SignatureScheme
 from certseal.crypto.keys import PrivateKey, PublicKey
 from certseal.crypto.signer import Signer
 from certseal.crypto.tokens.base import TokenHealth
-from certseal.crypto.tokens.software import KIND as SOFTWARE, check_label
+from certseal.crypto.tokens.software import KIND as SOFTWARE
+from certseal.crypto.tokens.software import check_label
 from certseal.errors import AlreadyExists, CertsealError, NotFound, ValidationError
 from certseal.logs import get_logger
 from certseal.services.audit import Actor
@@ -82,7 +83,7 @@ class KeyService:
             uow.record("crypto_key", label, "delete", before=_audit_view(info))
             log.info("key delete: %s by %s", label, actor.name)
 
-    def list(self) -> list[KeyInfo]:
+    def list_keys(self) -> list[KeyInfo]:
         with self._platform.db.reading() as session:
             return [_info(row) for row in KeyRepository(session, "").all()]
 

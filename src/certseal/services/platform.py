@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,9 @@ from certseal.errors import ConfigError
 from certseal.services.audit import Actor, AuditTrail
 from certseal.store.db import Database
 from certseal.store.keys import KeyRepository
+
+if TYPE_CHECKING:
+    from certseal.crypto.tokens.pkcs11 import Pkcs11Token
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Platform:
         self.settings = settings
         self.key_cache = OpenedKeyCache()
         self._pkcs11_lock = threading.Lock()
+        self._pkcs11: Pkcs11Token | None = None
 
     @cached_property
     def db(self) -> Database:
@@ -59,18 +64,20 @@ class Platform:
     def software_token(self, session: Session, actor: str = "system") -> SoftwareToken:
         return SoftwareToken(self.kek, KeyRepository(session, actor), self.key_cache)
 
-    def pkcs11_token(self):  # type: ignore[no-untyped-def]  # returns Pkcs11Token; import kept lazy
+    def pkcs11_token(self) -> Pkcs11Token:
         with self._pkcs11_lock:
-            if "_pkcs11" not in self.__dict__:
-                self.__dict__["_pkcs11"] = self._open_pkcs11()
-            return self.__dict__["_pkcs11"]
+            if self._pkcs11 is None:
+                self._pkcs11 = self._open_pkcs11()
+            return self._pkcs11
 
-    def _open_pkcs11(self):  # type: ignore[no-untyped-def]
-        from certseal.crypto.tokens.pkcs11 import Pkcs11Token
+    def _open_pkcs11(self) -> Pkcs11Token:
+        from certseal.crypto.tokens.pkcs11 import Pkcs11Token  # python-pkcs11 loads only when needed
 
         pin = self.settings.pkcs11_pin
         if pin is None:
-            raise ConfigError("the PKCS#11 token is not configured: set CERTSEAL_PKCS11_PIN (and _MODULE, _TOKEN_LABEL)")
+            raise ConfigError(
+                "the PKCS#11 token is not configured: set CERTSEAL_PKCS11_PIN (and _MODULE, _TOKEN_LABEL)"
+            )
         return Pkcs11Token(self.settings.pkcs11_module, self.settings.pkcs11_token_label, pin.get_secret_value())
 
     def close(self) -> None:

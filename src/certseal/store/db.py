@@ -26,6 +26,8 @@ class Database:
         self.url = url
         self.engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(certseal_read_only=True),
+                                           expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -39,7 +41,8 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._sessions() as session:
+        """A session for queries only; on SQLite it does not take the write lock."""
+        with self._read_sessions() as session:
             yield session
 
     def migrate(self) -> None:
@@ -95,4 +98,5 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Writers take the lock up front, so two writers never deadlock upgrading a read lock.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("certseal_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

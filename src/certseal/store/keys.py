@@ -6,7 +6,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from certseal.crypto.algorithms import KeyAlgorithm
-from certseal.crypto.tokens.software import KIND as SOFTWARE, SealedKey
+from certseal.crypto.tokens.software import KIND as SOFTWARE
+from certseal.crypto.tokens.software import SealedKey
 from certseal.store.models import CryptoKey
 
 
