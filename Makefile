@@ -36,6 +36,7 @@ system-deps:
 
 lint: install-test
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 ## make bench: benchmarks beside their reference implementations (not part of the test suite)

@@ -33,7 +33,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(database_url: str | None = None, **overrides: object) -> Settings:
         values: dict[str, object] = {
-            "home": tmp_path / "var", "kek": TEST_KEK, "audit_key": TEST_AUDIT_KEY, "database_url": database_url,
+            "home": tmp_path / "var",
+            "kek": TEST_KEK,
+            "audit_key": TEST_AUDIT_KEY,
+            "database_url": database_url,
         }
         values.update(overrides)
         (tmp_path / "var").mkdir(exist_ok=True)

@@ -21,8 +21,12 @@ from certseal.logs import get_logger
 from certseal.services.audit import Actor
 from certseal.services.platform import Platform
 
-app = typer.Typer(help="certseal: trusted e-licenses and e-signatures.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="certseal: trusted e-licenses and e-signatures.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 keys_app = typer.Typer(help="Keys in the crypto tokens (software, PKCS#11).", no_args_is_help=True)
 token_app = typer.Typer(help="Crypto tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The HMAC-chained audit trail.", no_args_is_help=True)
@@ -52,8 +56,13 @@ def _configure_logging(settings: Settings) -> None:
         if secret is not None:
             register_secret(secret.get_secret_value())
     try:
-        configure_logging(settings.resolved_log_dir, settings.log_level, settings.log_max_bytes,
-                          settings.log_backup_count, settings.log_max_age_days)
+        configure_logging(
+            settings.resolved_log_dir,
+            settings.log_level,
+            settings.log_max_bytes,
+            settings.log_backup_count,
+            settings.log_max_age_days,
+        )
     except OSError:
         pass  # no data directory yet (before `certseal init`): log nowhere rather than fail
 
@@ -113,15 +122,19 @@ def keys_generate(
     chosen = token or platform().settings.default_token
     with out.status(f"generating {algorithm.value} key in the {chosen} token…"):
         info = KeyService(platform()).generate(label, algorithm, chosen, actor())
-    out.print(f"generated [bold]{info.label}[/] ({info.algorithm.value}, {info.token} token), "
-              f"public key SHA-256 {info.fingerprint}")
+    out.print(
+        f"generated [bold]{info.label}[/] ({info.algorithm.value}, {info.token} token), "
+        f"public key SHA-256 {info.fingerprint}"
+    )
 
 
 @keys_app.command("import")
 def keys_import(
     label: Annotated[str, typer.Option("--label", "-l", help="Unique key label.")],
-    key_file: Annotated[Path, typer.Option("--in", help="Unencrypted private key, PEM or DER.", exists=True,
-                                           dir_okay=False, readable=True)],
+    key_file: Annotated[
+        Path,
+        typer.Option("--in", help="Unencrypted private key, PEM or DER.", exists=True, dir_okay=False, readable=True),
+    ],
 ) -> None:
     """Import a private key (PKCS#8 or traditional) into the software token, sealed under the KEK."""
     from certseal.services.keys import KeyService
@@ -137,8 +150,14 @@ def keys_list() -> None:
 
     table = Table("label", "algorithm", "token", "public key SHA-256", "created", "by")
     for info in KeyService(platform()).list_keys():
-        table.add_row(info.label, info.algorithm.value, info.token, info.fingerprint[:16] + "…",
-                      info.created_at.strftime("%Y-%m-%d %H:%M:%S"), info.created_by)
+        table.add_row(
+            info.label,
+            info.algorithm.value,
+            info.token,
+            info.fingerprint[:16] + "…",
+            info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            info.created_by,
+        )
     out.print(table)
 
 
@@ -161,8 +180,14 @@ def keys_sign(
     label: Annotated[str, typer.Argument(help="Key label.")],
     in_file: Annotated[Path, typer.Option("--in", help="File to sign.", exists=True, dir_okay=False)],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the signature.")],
-    scheme: Annotated[str, typer.Option("--scheme", help="rsa-pkcs1-sha256 (default for RSA), rsa-pss-sha256, "
-                                        "ecdsa-sha256, sm2-sm3 (SM3 with ID 1234567812345678).")] = "",
+    scheme: Annotated[
+        str,
+        typer.Option(
+            "--scheme",
+            help="rsa-pkcs1-sha256 (default for RSA), rsa-pss-sha256, "
+            "ecdsa-sha256, sm2-sm3 (SM3 with ID 1234567812345678).",
+        ),
+    ] = "",
 ) -> None:
     """Sign a file: DER signature (SM2 with SM3 and the standard ID; RSA/ECDSA with SHA-256)."""
     from certseal.services.keys import KeyService
@@ -178,8 +203,9 @@ def keys_verify(
     in_file: Annotated[Path, typer.Option("--in", help="Signed file.", exists=True, dir_okay=False)],
     sig_file: Annotated[Path, typer.Option("--sig", help="DER signature.", exists=True, dir_okay=False)],
     label: Annotated[str, typer.Argument(help="Key label (or use --pub).")] = "",
-    pub: Annotated[Path | None, typer.Option("--pub", help="Public key PEM/DER instead of a label.",
-                                             exists=True, dir_okay=False)] = None,
+    pub: Annotated[
+        Path | None, typer.Option("--pub", help="Public key PEM/DER instead of a label.", exists=True, dir_okay=False)
+    ] = None,
     scheme: Annotated[str, typer.Option("--scheme", help="As for `keys sign`.")] = "",
     sm2_id: Annotated[str, typer.Option("--sm2-id", help="SM2 distinguishing ID.")] = "1234567812345678",
 ) -> None:
@@ -237,8 +263,10 @@ def audit_verify() -> None:
     if result.ok:
         out.print(f"[green]audit trail intact[/]: {result.events_checked} events verified")
         return
-    fail(f"audit trail BROKEN at event {result.first_broken_seq}: {result.problem} "
-         f"({result.events_checked} events verified before it)")
+    fail(
+        f"audit trail BROKEN at event {result.first_broken_seq}: {result.problem} "
+        f"({result.events_checked} events verified before it)"
+    )
 
 
 @app.command()
@@ -252,8 +280,13 @@ def serve(
     from certseal.web.app import create_app
 
     settings = platform().settings
-    uvicorn.run(create_app(platform()), host=host or settings.host, port=port or settings.port,
-                log_level="info", proxy_headers=True)
+    uvicorn.run(
+        create_app(platform()),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 def main() -> None:

@@ -240,9 +240,7 @@ def configure_logging(
     purge_rotated_logs(log_file, max_age_days, backup_count)
     logger = logging.getLogger(LOGGER_NAME)
     _remove_own_handlers(logger)
-    logger.addHandler(
-        _with_redaction(RetainingRotatingFileHandler(log_file, max_bytes, backup_count, max_age_days))
-    )
+    logger.addHandler(_with_redaction(RetainingRotatingFileHandler(log_file, max_bytes, backup_count, max_age_days)))
     if console:
         logger.addHandler(_with_redaction(_ConsoleHandler(sys.stderr)))
     logger.setLevel(numeric_level)

@@ -21,13 +21,25 @@ class Deployment:
         self.root = root
         self.home = root / "var"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSEAL_")}
-        self.env.update({"CERTSEAL_HOME": str(self.home), "XDG_CONFIG_HOME": str(root / "cfg"),
-                         "CERTSEAL_ACTOR": "officer-li", "COLUMNS": "200"})
+        self.env.update(
+            {
+                "CERTSEAL_HOME": str(self.home),
+                "XDG_CONFIG_HOME": str(root / "cfg"),
+                "CERTSEAL_ACTOR": "officer-li",
+                "COLUMNS": "200",
+            }
+        )
         self.env.update(extra_env or {})
 
     def run(self, *args: str, env: dict[str, str] | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([*CERTSEAL, *args], env={**self.env, **(env or {})}, capture_output=True,
-                                text=True, timeout=120, cwd=self.root)
+        result = subprocess.run(
+            [*CERTSEAL, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=self.root,
+        )
         if ok and result.returncode != 0:
             raise AssertionError(f"certseal {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
@@ -72,12 +84,15 @@ def test_init_is_idempotent_and_says_where_everything_is(tmp_path: Path) -> None
     assert d.run("audit", "verify").returncode == 0
 
 
-@pytest.mark.parametrize(("alg", "digest", "sigopts"), [
-    ("sm2", "-sm3", ["-sigopt", "distid:1234567812345678"]),
-    ("rsa2048", "-sha256", []),
-    ("rsa3072", "-sha256", []),
-    ("p256", "-sha256", []),
-])
+@pytest.mark.parametrize(
+    ("alg", "digest", "sigopts"),
+    [
+        ("sm2", "-sm3", ["-sigopt", "distid:1234567812345678"]),
+        ("rsa2048", "-sha256", []),
+        ("rsa3072", "-sha256", []),
+        ("p256", "-sha256", []),
+    ],
+)
 def test_signature_made_by_certseal_verifies_with_openssl(
     deployment: Deployment, alg: str, digest: str, sigopts: list[str]
 ) -> None:
@@ -102,15 +117,32 @@ def test_rsa_pss_signature_verifies_with_openssl(deployment: Deployment) -> None
     message, sig, pub = d.file("m", b"pss"), d.root / "s", d.root / "p.pem"
     d.run("keys", "sign", "pss", "--in", str(message), "--out", str(sig), "--scheme", "rsa-pss-sha256")
     d.run("keys", "export-public", "pss", "--out", str(pub))
-    assert openssl("dgst", "-sha256", "-verify", pub, "-sigopt", "rsa_padding_mode:pss", "-sigopt",
-                   "rsa_pss_saltlen:32", "-signature", sig, message).returncode == 0
+    assert (
+        openssl(
+            "dgst",
+            "-sha256",
+            "-verify",
+            pub,
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:32",
+            "-signature",
+            sig,
+            message,
+        ).returncode
+        == 0
+    )
 
 
-@pytest.mark.parametrize(("genpkey", "digest", "sigopts"), [
-    (["-algorithm", "SM2"], "-sm3", ["-sigopt", "distid:1234567812345678"]),
-    (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "-sha256", []),
-    (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "-sha256", []),
-])
+@pytest.mark.parametrize(
+    ("genpkey", "digest", "sigopts"),
+    [
+        (["-algorithm", "SM2"], "-sm3", ["-sigopt", "distid:1234567812345678"]),
+        (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], "-sha256", []),
+        (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "-sha256", []),
+    ],
+)
 def test_signature_made_by_openssl_verifies_in_certseal(
     deployment: Deployment, genpkey: list[str], digest: str, sigopts: list[str]
 ) -> None:
@@ -133,16 +165,21 @@ def test_sm2_signature_with_other_id_is_rejected_under_the_standard_id(deploymen
     openssl("dgst", "-sm3", "-sign", key, "-sigopt", "distid:ALICE123@YAHOO.COM", "-out", sig, message)
     d.run("keys", "import", "--label", "alice", "--in", str(key))
     assert d.run("keys", "verify", "alice", "--in", str(message), "--sig", str(sig), ok=False).returncode == 1
-    assert d.run("keys", "verify", "alice", "--in", str(message), "--sig", str(sig),
-                 "--sm2-id", "ALICE123@YAHOO.COM").returncode == 0
+    assert (
+        d.run(
+            "keys", "verify", "alice", "--in", str(message), "--sig", str(sig), "--sm2-id", "ALICE123@YAHOO.COM"
+        ).returncode
+        == 0
+    )
 
 
 def test_wrong_kek_is_a_clear_error_and_writes_nothing(deployment: Deployment) -> None:
     d = deployment
     d.run("keys", "generate", "--label", "seal", "--alg", "sm2")
     message, sig = d.file("m", b"x"), d.root / "sig.der"
-    result = d.run("keys", "sign", "seal", "--in", str(message), "--out", str(sig),
-                   env={"CERTSEAL_KEK": OTHER_KEK}, ok=False)
+    result = d.run(
+        "keys", "sign", "seal", "--in", str(message), "--out", str(sig), env={"CERTSEAL_KEK": OTHER_KEK}, ok=False
+    )
     assert result.returncode != 0
     assert "key-encryption key" in result.stderr and "Traceback" not in result.stderr
     assert OTHER_KEK not in result.stderr + result.stdout
@@ -150,8 +187,9 @@ def test_wrong_kek_is_a_clear_error_and_writes_nothing(deployment: Deployment) -
 
 
 def test_missing_label_is_a_clear_error(deployment: Deployment) -> None:
-    result = deployment.run("keys", "sign", "nope", "--in", str(deployment.file("m", b"x")), "--out",
-                            str(deployment.root / "s"), ok=False)
+    result = deployment.run(
+        "keys", "sign", "nope", "--in", str(deployment.file("m", b"x")), "--out", str(deployment.root / "s"), ok=False
+    )
     assert result.returncode == 1 and "no key labelled 'nope'" in result.stderr
     assert not (deployment.root / "s").exists()
 
@@ -169,11 +207,14 @@ def test_corrupt_sealed_key_is_a_clear_error(deployment: Deployment) -> None:
     assert health.returncode == 1 and "FAILED" in health.stdout
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    (["--label", "x", "--alg", "dsa"], "--alg"),
-    (["--label", "bad label!", "--alg", "sm2"], "label"),
-    (["--label", "x", "--alg", "sm2", "--token", "hsm"], "token"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--label", "x", "--alg", "dsa"], "--alg"),
+        (["--label", "bad label!", "--alg", "sm2"], "label"),
+        (["--label", "x", "--alg", "sm2", "--token", "hsm"], "token"),
+    ],
+)
 def test_bad_input_names_the_field_and_stores_nothing(deployment: Deployment, args: list[str], field: str) -> None:
     result = deployment.run("keys", "generate", *args, ok=False)
     assert result.returncode == 2 and field in result.stderr
@@ -218,20 +259,32 @@ def test_audit_verify_reports_edit_delete_and_insert(deployment: Deployment) -> 
         db.execute(f"insert into audit_events values ({','.join('?' * len(row))})", row)
     assert d.run("audit", "verify").returncode == 0
     with d.db() as db:
-        db.execute("insert into audit_events select seq+1, at, 'mallory', source, entity, entity_id, action, "
-                   "before, after, tag, tag, created_by, created_at, updated_by, updated_at "
-                   "from audit_events where seq=4")
+        db.execute(
+            "insert into audit_events select seq+1, at, 'mallory', source, entity, entity_id, action, "
+            "before, after, tag, tag, created_by, created_at, updated_by, updated_at "
+            "from audit_events where seq=4"
+        )
     assert "BROKEN at event 5" in broken_at()
 
 
 def test_logs_go_to_the_log_dir_without_secrets(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
-    d = Deployment(tmp_path, {"CERTSEAL_LOG_DIR": str(log_dir), "CERTSEAL_KEK": TEST_KEK,
-                              "CERTSEAL_AUDIT_KEY": TEST_AUDIT_KEY})
+    d = Deployment(
+        tmp_path, {"CERTSEAL_LOG_DIR": str(log_dir), "CERTSEAL_KEK": TEST_KEK, "CERTSEAL_AUDIT_KEY": TEST_AUDIT_KEY}
+    )
     d.run("init")
     d.run("keys", "generate", "--label", "logged", "--alg", "sm2")
-    d.run("keys", "sign", "logged", "--in", str(d.file("m", b"x")), "--out", str(d.root / "s"),
-          env={"CERTSEAL_KEK": OTHER_KEK}, ok=False)
+    d.run(
+        "keys",
+        "sign",
+        "logged",
+        "--in",
+        str(d.file("m", b"x")),
+        "--out",
+        str(d.root / "s"),
+        env={"CERTSEAL_KEK": OTHER_KEK},
+        ok=False,
+    )
     text = "".join(p.read_text() for p in log_dir.glob("certseal.log*"))
     assert "logged" in text
     for secret in (TEST_KEK, TEST_AUDIT_KEY, OTHER_KEK):
@@ -240,8 +293,12 @@ def test_logs_go_to_the_log_dir_without_secrets(tmp_path: Path) -> None:
 
 @pytest.mark.softhsm
 def test_pkcs11_keys_through_the_cli(deployment: Deployment, softhsm) -> None:  # type: ignore[no-untyped-def]
-    env = {"SOFTHSM2_CONF": str(softhsm.conf_path), "CERTSEAL_PKCS11_MODULE": softhsm.module_path,
-           "CERTSEAL_PKCS11_TOKEN_LABEL": softhsm.token_label, "CERTSEAL_PKCS11_PIN": softhsm.pin}
+    env = {
+        "SOFTHSM2_CONF": str(softhsm.conf_path),
+        "CERTSEAL_PKCS11_MODULE": softhsm.module_path,
+        "CERTSEAL_PKCS11_TOKEN_LABEL": softhsm.token_label,
+        "CERTSEAL_PKCS11_PIN": softhsm.pin,
+    }
     d = deployment
     d.run("keys", "generate", "--label", "hsm-rsa", "--alg", "rsa2048", "--token", "pkcs11", env=env)
     message, sig, pub = d.file("m", b"hsm"), d.root / "s", d.root / "p.pem"
@@ -262,8 +319,15 @@ def test_pkcs11_keys_through_the_cli(deployment: Deployment, softhsm) -> None:  
 def test_keys_delete_asks_and_then_removes(deployment: Deployment) -> None:
     d = deployment
     d.run("keys", "generate", "--label", "gone", "--alg", "p256")
-    refused = subprocess.run([*CERTSEAL, "keys", "delete", "gone"], env=d.env, input="n\n", capture_output=True,
-                             text=True, timeout=60, cwd=d.root)
+    refused = subprocess.run(
+        [*CERTSEAL, "keys", "delete", "gone"],
+        env=d.env,
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=d.root,
+    )
     assert refused.returncode != 0 and "gone" in d.run("keys", "list").stdout
     d.run("keys", "delete", "gone", "--yes")
     assert "gone" not in d.run("keys", "list").stdout

@@ -43,7 +43,12 @@ def test_generated_key_is_stored_sealed_tracked_and_audited(platform: Platform) 
         assert row.sealed_private_key and b"PRIVATE" not in row.sealed_private_key
         event = session.scalars(select(AuditEvent)).one()
         assert (event.entity, event.entity_id, event.action, event.actor, event.source) == (
-            "crypto_key", "doc-signer", "generate", "tester", "pytest")
+            "crypto_key",
+            "doc-signer",
+            "generate",
+            "tester",
+            "pytest",
+        )
         assert json.loads(event.after or "")["public_key_sha256"] == info.fingerprint
         assert "sealed" not in (event.after or "")
     signature = KeyService(platform).sign("doc-signer", b"data")
@@ -98,9 +103,23 @@ def test_inserted_event_is_detected(platform: Platform) -> None:
     with platform.db.transaction() as session:
         last = session.get(AuditEvent, 3)
         assert last is not None
-        forged = AuditEvent(seq=4, at=last.at, actor="mallory", source="psql", entity="thing", entity_id="x",
-                            action="create", before=None, after='{"n":99}', prev_tag=last.tag, tag="f" * 64,
-                            created_by="mallory", created_at=last.at, updated_by="mallory", updated_at=last.at)
+        forged = AuditEvent(
+            seq=4,
+            at=last.at,
+            actor="mallory",
+            source="psql",
+            entity="thing",
+            entity_id="x",
+            action="create",
+            before=None,
+            after='{"n":99}',
+            prev_tag=last.tag,
+            tag="f" * 64,
+            created_by="mallory",
+            created_at=last.at,
+            updated_by="mallory",
+            updated_at=last.at,
+        )
         session.add(forged)
         session.execute(update(AuditHead).values(last_seq=4, last_tag="f" * 64))
     result = _verify(platform)

@@ -78,9 +78,7 @@ def test_line_format_is_iso_utc_level_name_message(tmp_path: Path) -> None:
     log_file = configure_logging(tmp_path)
     get_logger("pki.ca").warning("issued %d certificates", 3)
     line = _log_text(log_file).strip()
-    assert re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING certseal\.pki\.ca issued 3 certificates", line
-    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING certseal\.pki\.ca issued 3 certificates", line)
 
 
 def test_level_filters_records(tmp_path: Path) -> None:
@@ -324,9 +322,7 @@ def test_console_handler_redacts_too(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_filter_sets_message_and_clears_args() -> None:
-    record = logging.LogRecord(
-        "certseal.t", logging.INFO, __file__, 1, "pin=%s for %s", ("1234", "slot"), None
-    )
+    record = logging.LogRecord("certseal.t", logging.INFO, __file__, 1, "pin=%s for %s", ("1234", "slot"), None)
     assert SecretRedactor().filter(record) is True
     assert record.msg == "pin=*** for slot"
     assert record.args is None

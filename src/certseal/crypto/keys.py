@@ -1,28 +1,48 @@
 """Public and private keys of every supported algorithm behind one small API.
 
-RSA and ECDSA go through pyca/cryptography, SM2 through the libcrypto binding in sm2.py.
-Private keys are exchanged as PKCS#8 DER; public keys as SubjectPublicKeyInfo DER.
+Keys are decoded once into libcrypto (_libcrypto.py) and sign/verify digests there; pyca/cryptography generates
+and parses RSA/ECDSA keys.  Private keys are exchanged as PKCS#8 DER; public keys as SubjectPublicKeyInfo DER.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+import textwrap
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from asn1crypto import keys as asn1_keys
-from cryptography.exceptions import InvalidSignature as _CryptographyInvalidSignature
 from cryptography.exceptions import UnsupportedAlgorithm as _CryptographyUnsupported
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certseal.crypto import sm2
+from certseal.crypto._libcrypto import (
+    RSA_PKCS1_PADDING,
+    RSA_PKCS1_PSS_PADDING,
+    RSA_PSS_SALTLEN_AUTO,
+    RSA_PSS_SALTLEN_DIGEST,
+    DigestParams,
+    EvpKey,
+)
 from certseal.crypto.algorithms import SM2_CURVE_OID, SM2_DEFAULT_ID, KeyAlgorithm, SignatureScheme
-from certseal.crypto.hashes import hash_algorithm
 from certseal.errors import CryptoError, InvalidSignature, ValidationError
 
 asn1_keys.NamedCurve.register("sm2p256v1", SM2_CURVE_OID, 32)
 
 _RsaOrEcPrivate = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-_RsaOrEcPublic = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+_SCHEME_PARAMS: dict[SignatureScheme, tuple[DigestParams, DigestParams]] = {
+    # (signing, verifying); PSS verification accepts any salt length, as OpenSSL signs with the maximum
+    SignatureScheme.RSA_PKCS1_SHA256: (DigestParams(rsa_padding=RSA_PKCS1_PADDING),) * 2,
+    SignatureScheme.RSA_PSS_SHA256: (
+        DigestParams(rsa_padding=RSA_PKCS1_PSS_PADDING, pss_saltlen=RSA_PSS_SALTLEN_DIGEST),
+        DigestParams(rsa_padding=RSA_PKCS1_PSS_PADDING, pss_saltlen=RSA_PSS_SALTLEN_AUTO),
+    ),
+    SignatureScheme.ECDSA_SHA256: (DigestParams(),) * 2,
+}
 
 
 def algorithm_of_spki(spki_der: bytes) -> KeyAlgorithm:
@@ -33,7 +53,10 @@ def algorithm_of_spki(spki_der: bytes) -> KeyAlgorithm:
         if name == "rsa":
             return _rsa_algorithm(info["public_key"].parsed["modulus"].native.bit_length())
         if name == "ec":
-            return _ec_algorithm(info["algorithm"]["parameters"].chosen.dotted)
+            params = info["algorithm"]["parameters"]
+            if params.name != "named":
+                raise CryptoError("EC public keys must name their curve (explicit curve parameters are refused)")
+            return _ec_algorithm(params.chosen.dotted)
     except (ValueError, TypeError, KeyError) as exc:
         raise CryptoError(f"public key is not a valid SubjectPublicKeyInfo: {exc}") from None
     raise CryptoError(f"unsupported public key algorithm {name!r}")
@@ -60,9 +83,39 @@ def _check_scheme(algorithm: KeyAlgorithm, scheme: SignatureScheme) -> None:
         raise ValidationError("scheme", f"{scheme.value} cannot be used with a {algorithm.value} key")
 
 
+def _params_by_scheme(algorithm: KeyAlgorithm, which: int) -> dict[SignatureScheme | None, DigestParams]:
+    """The schemes a key allows, None meaning its default, mapped to their digest parameters."""
+    table: dict[SignatureScheme | None, DigestParams] = {
+        s: _SCHEME_PARAMS[s][which] for s in _SCHEME_PARAMS if algorithm.allows(s)
+    }
+    if algorithm.default_scheme in table:
+        table[None] = table[algorithm.default_scheme]
+    return table
+
+
+def _params(
+    table: dict[SignatureScheme | None, DigestParams], algorithm: KeyAlgorithm, scheme: SignatureScheme | None
+) -> DigestParams:
+    try:
+        return table[scheme]
+    except KeyError:
+        assert scheme is not None
+        _check_scheme(algorithm, scheme)
+        raise
+
+
+def _check_digest(digest: bytes, scheme: SignatureScheme) -> None:
+    if len(digest) != 32:
+        raise ValidationError("digest", f"must be 32 bytes for {scheme.value}, got {len(digest)}")
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 @dataclass(frozen=True)
 class PublicKey:
-    """A public key of any supported algorithm, held as SubjectPublicKeyInfo DER."""
+    """A public key of any supported algorithm, held as SubjectPublicKeyInfo DER; decoded once, on first use."""
 
     spki_der: bytes
     algorithm: KeyAlgorithm = field(init=False)
@@ -79,53 +132,55 @@ class PublicKey:
     def pem(self) -> bytes:
         return _pem(self.spki_der, "PUBLIC KEY")
 
+    @cached_property
+    def _evp(self) -> EvpKey:
+        return EvpKey.from_public_der(self.spki_der)
+
+    @cached_property
+    def _sm2(self) -> sm2.SM2PublicKey:
+        return sm2.SM2PublicKey.from_spki_der(self.spki_der)
+
     def verify(
         self, signature: bytes, data: bytes, scheme: SignatureScheme | None = None, sm2_id: bytes = SM2_DEFAULT_ID
     ) -> None:
         """Raise InvalidSignature unless `signature` is valid over `data`."""
-        scheme = scheme or self.algorithm.default_scheme
-        _check_scheme(self.algorithm, scheme)
         if self.algorithm is KeyAlgorithm.SM2:
-            self._sm2().verify(signature, data, sm2_id)
+            if scheme is not None:
+                _check_scheme(self.algorithm, scheme)
+            self._sm2.verify(signature, data, sm2_id)
             return
-        self._verify_pyca(signature, data, scheme, prehashed=False)
+        self._verify(signature, _sha256(data), scheme)
 
     def verify_digest(self, signature: bytes, digest: bytes, scheme: SignatureScheme | None = None) -> None:
         scheme = scheme or self.algorithm.default_scheme
         _check_scheme(self.algorithm, scheme)
         if self.algorithm is KeyAlgorithm.SM2:
-            self._sm2().verify_digest(signature, digest)
+            self._sm2.verify_digest(signature, digest)
             return
-        self._verify_pyca(signature, digest, scheme, prehashed=True)
+        _check_digest(digest, scheme)
+        self._verify(signature, bytes(digest), scheme)
 
-    def _verify_pyca(self, signature: bytes, data: bytes, scheme: SignatureScheme, prehashed: bool) -> None:
-        key = self._pyca()
-        algo = hash_algorithm(scheme.digest_name)
-        chosen = utils.Prehashed(algo) if prehashed else algo
-        try:
-            if isinstance(key, rsa.RSAPublicKey):
-                key.verify(signature, data, _rsa_padding(scheme, verifying=True), chosen)
-            else:
-                key.verify(signature, data, ec.ECDSA(chosen))
-        except _CryptographyInvalidSignature:
-            raise InvalidSignature(f"{scheme.value} signature does not verify") from None
+    @cached_property
+    def _verify_params(self) -> dict[SignatureScheme | None, DigestParams]:
+        return _params_by_scheme(self.algorithm, 1)
 
-    def _pyca(self) -> _RsaOrEcPublic:
-        key = serialization.load_der_public_key(self.spki_der)
-        assert isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
-        return key
-
-    def _sm2(self) -> sm2.SM2PublicKey:
-        return sm2.SM2PublicKey.from_spki_der(self.spki_der)
+    def _verify(self, signature: bytes, digest: bytes, scheme: SignatureScheme | None) -> None:
+        params = _params(self._verify_params, self.algorithm, scheme)
+        if type(signature) is not bytes:
+            signature = bytes(signature)
+        if not self._evp.verify_digest(signature, digest, params):
+            raise InvalidSignature(f"{(scheme or self.algorithm.default_scheme).value} signature does not verify")
 
     def encrypt_sm2(self, plaintext: bytes) -> bytes:
         if self.algorithm is not KeyAlgorithm.SM2:
             raise ValidationError("key", "SM2 encryption needs an SM2 key")
-        return self._sm2().encrypt(plaintext)
+        return self._sm2.encrypt(plaintext)
 
     def sm2_message_digest(self, data: bytes, sm2_id: bytes = SM2_DEFAULT_ID) -> bytes:
         """e = SM3(Z || data): the digest an SM2 signer signs, for clients that send only a hash."""
-        return sm2.message_digest(self._sm2().point, data, sm2_id)
+        if self.algorithm is not KeyAlgorithm.SM2:
+            raise ValidationError("key", "an SM2 message digest needs an SM2 key")
+        return self._sm2.message_digest(data, sm2_id)
 
 
 class PrivateKey:
@@ -133,8 +188,21 @@ class PrivateKey:
 
     def __init__(self, algorithm: KeyAlgorithm, key: _RsaOrEcPrivate | sm2.SM2PrivateKey) -> None:
         self.algorithm = algorithm
-        self._key = key
-        self.public_key = PublicKey(self._public_spki())
+        self._sm2: sm2.SM2PrivateKey | None = None
+        self._evp: EvpKey | None = None
+        if isinstance(key, sm2.SM2PrivateKey):
+            self._sm2 = key
+            spki = key.public_key.spki_der
+        else:
+            pkcs8 = key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            self._evp = EvpKey.from_private_der(pkcs8)
+            spki = key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        self.public_key = PublicKey(spki)
+        self._sign_params = _params_by_scheme(algorithm, 0)
 
     @classmethod
     def generate(cls, algorithm: KeyAlgorithm) -> PrivateKey:
@@ -171,91 +239,64 @@ class PrivateKey:
         raise CryptoError("private key algorithm is not supported (RSA-2048/3072, ECDSA P-256 or SM2)")
 
     def pkcs8_der(self) -> bytes:
-        if isinstance(self._key, sm2.SM2PrivateKey):
-            return self._key.to_pkcs8_der()
-        return self._key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-
-    def _public_spki(self) -> bytes:
-        if isinstance(self._key, sm2.SM2PrivateKey):
-            return self._key.public_key.spki_der
-        return self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        if self._sm2 is not None:
+            return self._sm2.to_pkcs8_der()
+        assert self._evp is not None
+        return self._evp.pkcs8_der()
 
     def sign(self, data: bytes, scheme: SignatureScheme | None = None, sm2_id: bytes = SM2_DEFAULT_ID) -> bytes:
-        scheme = scheme or self.algorithm.default_scheme
-        _check_scheme(self.algorithm, scheme)
-        if isinstance(self._key, sm2.SM2PrivateKey):
-            return self._key.sign(data, sm2_id)
-        return self._sign_pyca(data, scheme, prehashed=False)
+        if self._sm2 is not None:
+            if scheme is not None:
+                _check_scheme(self.algorithm, scheme)
+            return self._sm2.sign(data, sm2_id)
+        return self._sign(_sha256(data), scheme)
 
     def sign_digest(self, digest: bytes, scheme: SignatureScheme | None = None) -> bytes:
         scheme = scheme or self.algorithm.default_scheme
         _check_scheme(self.algorithm, scheme)
-        if isinstance(self._key, sm2.SM2PrivateKey):
-            return self._key.sign_digest(digest)
-        expected = hash_algorithm(scheme.digest_name).digest_size
-        if len(digest) != expected:
-            raise ValidationError("digest", f"must be {expected} bytes for {scheme.value}, got {len(digest)}")
-        return self._sign_pyca(digest, scheme, prehashed=True)
+        if self._sm2 is not None:
+            return self._sm2.sign_digest(digest)
+        _check_digest(digest, scheme)
+        return self._sign(bytes(digest), scheme)
 
-    def _sign_pyca(self, data: bytes, scheme: SignatureScheme, prehashed: bool) -> bytes:
-        algo = hash_algorithm(scheme.digest_name)
-        chosen = utils.Prehashed(algo) if prehashed else algo
-        if isinstance(self._key, rsa.RSAPrivateKey):
-            return self._key.sign(data, _rsa_padding(scheme, verifying=False), chosen)
-        assert isinstance(self._key, ec.EllipticCurvePrivateKey)
-        return self._key.sign(data, ec.ECDSA(chosen))
+    def _sign(self, digest: bytes, scheme: SignatureScheme | None) -> bytes:
+        params = _params(self._sign_params, self.algorithm, scheme)
+        assert self._evp is not None
+        return self._evp.sign_digest(digest, params)
 
     def decrypt_sm2(self, ciphertext: bytes) -> bytes:
-        if not isinstance(self._key, sm2.SM2PrivateKey):
+        if self._sm2 is None:
             raise ValidationError("key", "SM2 decryption needs an SM2 key")
-        return self._key.decrypt(ciphertext)
-
-
-def _rsa_padding(scheme: SignatureScheme, verifying: bool) -> padding.AsymmetricPadding:
-    if scheme is SignatureScheme.RSA_PSS_SHA256:
-        hash_alg = hash_algorithm("sha256")
-        salt = padding.PSS.AUTO if verifying else padding.PSS.DIGEST_LENGTH
-        return padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=salt)
-    return padding.PKCS1v15()
+        return self._sm2.decrypt(ciphertext)
 
 
 def _is_sm2_private(der: bytes) -> bool:
-    """True for PKCS#8 or SEC1 keys whose curve is sm2p256v1."""
+    """True for PKCS#8 or SEC1 keys whose curve is named sm2p256v1."""
     try:
-        info = asn1_keys.PrivateKeyInfo.load(der)
-        algo = info["private_key_algorithm"]
+        algo = asn1_keys.PrivateKeyInfo.load(der)["private_key_algorithm"]
         if algo["algorithm"].native == "ec":
-            return bool(algo["parameters"].chosen.dotted == SM2_CURVE_OID)
+            params = algo["parameters"]
+            return bool(params.name == "named" and params.chosen.dotted == SM2_CURVE_OID)
         return False
     except (ValueError, TypeError, KeyError):
         pass
     try:
-        sec1 = asn1_keys.ECPrivateKey.load(der)
-        return bool(sec1["parameters"].chosen.dotted == SM2_CURVE_OID)
+        params = asn1_keys.ECPrivateKey.load(der)["parameters"]
+        return bool(params.name == "named" and params.chosen.dotted == SM2_CURVE_OID)
     except (ValueError, TypeError, KeyError, AttributeError):
         return False
 
 
 def _pem(der: bytes, label: str) -> bytes:
-    import base64
-    import textwrap
-
     body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
     return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()
 
 
 def _pem_body(data: bytes, label: bytes | None) -> bytes:
-    import base64
-    import re
-
     match = re.search(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", data, re.S)
     if not match or (label is not None and match.group(1) != label):
         raise CryptoError(f"not a PEM {(label or b'key').decode()} block")
-    if b"ENCRYPTED" in match.group(1):
+    if b"ENCRYPTED" in match.group(1) or b"Proc-Type: 4,ENCRYPTED" in match.group(2):
         raise CryptoError("encrypted PEM keys are not accepted; decrypt it first (openssl pkey -in K -out K2)")
     try:
         return base64.b64decode(b"".join(match.group(2).split()), validate=True)

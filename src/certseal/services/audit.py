@@ -102,9 +102,16 @@ class AuditTrail:
             return head
         try:
             with session.begin_nested():  # two first writers may race to create the head
-                session.add(AuditHead(id=_HEAD_ID, last_seq=0, last_tag=GENESIS_TAG,
-                                      tag=self._head_tag(0, GENESIS_TAG),
-                                      created_by=actor.name, updated_by=actor.name))
+                session.add(
+                    AuditHead(
+                        id=_HEAD_ID,
+                        last_seq=0,
+                        last_tag=GENESIS_TAG,
+                        tag=self._head_tag(0, GENESIS_TAG),
+                        created_by=actor.name,
+                        updated_by=actor.name,
+                    )
+                )
         except IntegrityError:
             pass
         head = self._select_head_for_update(session)

@@ -33,12 +33,21 @@ def init_deployment(platform: Platform, actor: Actor) -> DeploymentReport:
     first = False
     with platform.unit_of_work(actor) as uow:
         if uow.session.scalars(select(AuditEvent.seq).where(AuditEvent.entity == "deployment")).first() is None:
-            uow.record("deployment", str(settings.home_dir), "init",
-                       after={"database": masked_url(settings.resolved_database_url),
-                              "kek_id": platform.kek.kek_id})
+            uow.record(
+                "deployment",
+                str(settings.home_dir),
+                "init",
+                after={"database": masked_url(settings.resolved_database_url), "kek_id": platform.kek.kek_id},
+            )
             first = True
-    return DeploymentReport(settings.home_dir, masked_url(settings.resolved_database_url),
-                            settings.resolved_log_dir, secrets_file, created, first)
+    return DeploymentReport(
+        settings.home_dir,
+        masked_url(settings.resolved_database_url),
+        settings.resolved_log_dir,
+        secrets_file,
+        created,
+        first,
+    )
 
 
 def _ensure_secrets(settings: Settings) -> tuple[Path | None, bool]:

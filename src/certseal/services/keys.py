@@ -40,13 +40,18 @@ class KeyInfo:
 
 
 def _info(row: CryptoKey) -> KeyInfo:
-    return KeyInfo(row.label, row.token, KeyAlgorithm(row.algorithm), PublicKey(row.public_key_der),
-                   row.created_by, row.created_at)
+    return KeyInfo(
+        row.label, row.token, KeyAlgorithm(row.algorithm), PublicKey(row.public_key_der), row.created_by, row.created_at
+    )
 
 
 def _audit_view(info: KeyInfo) -> dict[str, object]:
-    return {"label": info.label, "token": info.token, "algorithm": info.algorithm.value,
-            "public_key_sha256": info.fingerprint}
+    return {
+        "label": info.label,
+        "token": info.token,
+        "algorithm": info.algorithm.value,
+        "public_key_sha256": info.fingerprint,
+    }
 
 
 class KeyService:
@@ -132,8 +137,7 @@ class KeyService:
     def _recorded(self, uow: UnitOfWork, label: str, action: str) -> KeyInfo:
         info = _info(self._row(uow, label))
         uow.record("crypto_key", label, action, after=_audit_view(info))
-        log.info("key %s: %s %s in the %s token by %s", action, label, info.algorithm.value, info.token,
-                 uow.actor.name)
+        log.info("key %s: %s %s in the %s token by %s", action, label, info.algorithm.value, info.token, uow.actor.name)
         return info
 
     @staticmethod

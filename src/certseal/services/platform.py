@@ -32,8 +32,14 @@ class UnitOfWork:
     actor: Actor
     audit: AuditTrail
 
-    def record(self, entity: str, entity_id: str, action: str, before: dict[str, object] | None = None,
-               after: dict[str, object] | None = None) -> None:
+    def record(
+        self,
+        entity: str,
+        entity_id: str,
+        action: str,
+        before: dict[str, object] | None = None,
+        after: dict[str, object] | None = None,
+    ) -> None:
         self.audit.record(self.session, self.actor, entity, entity_id, action, before, after)
 
 

@@ -26,8 +26,9 @@ class Database:
         self.url = url
         self.engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(self.engine.execution_options(certseal_read_only=True),
-                                           expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(certseal_read_only=True), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:

@@ -22,11 +22,24 @@ class KeyRepository:
     def all(self) -> list[CryptoKey]:
         return list(self._session.scalars(select(CryptoKey).order_by(CryptoKey.label)))
 
-    def add(self, label: str, token: str, algorithm: KeyAlgorithm, public_key_der: bytes,
-            sealed: bytes | None = None, kek_id: str | None = None) -> CryptoKey:
+    def add(
+        self,
+        label: str,
+        token: str,
+        algorithm: KeyAlgorithm,
+        public_key_der: bytes,
+        sealed: bytes | None = None,
+        kek_id: str | None = None,
+    ) -> CryptoKey:
         row = CryptoKey(
-            label=label, token=token, algorithm=algorithm.value, public_key_der=public_key_der,
-            sealed_private_key=sealed, kek_id=kek_id, created_by=self._actor, updated_by=self._actor,
+            label=label,
+            token=token,
+            algorithm=algorithm.value,
+            public_key_der=public_key_der,
+            sealed_private_key=sealed,
+            kek_id=kek_id,
+            created_by=self._actor,
+            updated_by=self._actor,
         )
         self._session.add(row)
         self._session.flush()

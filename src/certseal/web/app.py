@@ -29,8 +29,9 @@ h1{{color:#b00}}code{{background:#f4f4f4;padding:.1rem .3rem}}li{{margin:.3rem 0
 
 def create_app(platform: Platform | None = None) -> FastAPI:
     platform = platform or Platform(Settings())
-    app = FastAPI(title="certseal", version=__version__,
-                  description="Trusted electronic licenses and electronic signatures.")
+    app = FastAPI(
+        title="certseal", version=__version__, description="Trusted electronic licenses and electronic signatures."
+    )
     app.state.platform = platform
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
