@@ -6,13 +6,12 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
-from asn1crypto import core
 
 from certseal.crypto.algorithms import SM2_DEFAULT_ID, KeyAlgorithm, SignatureScheme
 from certseal.crypto.keys import PrivateKey, PublicKey
+from certseal.crypto.sm2 import SM2Cipher
 from certseal.errors import DecryptionFailed, InvalidSignature
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
@@ -21,17 +20,6 @@ ALICE_ID = b"ALICE123@YAHOO.COM"
 MESSAGE = b"certseal interop message \x00\xff" * 5
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
-
-
-class SM2Ciphertext(core.Sequence):
-    """GM/T 0009 SM2Cipher (C1 x, C1 y, C3, C2)."""
-
-    _fields: ClassVar[list[tuple[str, type[core.Asn1Value]]]] = [
-        ("x", core.Integer),
-        ("y", core.Integer),
-        ("hash", core.OctetString),
-        ("ciphertext", core.OctetString),
-    ]
 
 
 @pytest.fixture
@@ -164,13 +152,13 @@ def test_openssl_sm2_encryption_decrypted_by_certseal(tmp_path: Path, openssl: R
     key = PrivateKey.from_pem_or_der(private_pem)
     assert key.decrypt_sm2(ct) == pt
 
-    parsed = SM2Ciphertext.load(ct)
+    parsed = SM2Cipher.load(ct)
     x, y = parsed["x"].native, parsed["y"].native
     c3, c2 = parsed["hash"].native, parsed["ciphertext"].native
     assert len(c3) == 32 and len(c2) == len(pt)
 
     def rebuild(c3: bytes, c2: bytes) -> bytes:
-        return SM2Ciphertext({"x": x, "y": y, "hash": c3, "ciphertext": c2}).dump()
+        return SM2Cipher({"x": x, "y": y, "hash": c3, "ciphertext": c2}).dump()
 
     assert rebuild(c3, c2) == ct
     for bad in (

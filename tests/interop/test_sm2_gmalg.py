@@ -6,37 +6,21 @@ C1 || C3 || C2; certseal uses SubjectPublicKeyInfo, DER SEQUENCE {r, s} and DER 
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import pytest
-from asn1crypto import algos, core
+from asn1crypto import algos
 from asn1crypto import keys as asn1_keys
 from gmalg import SM2 as GmalgSM2
 
 from certseal.crypto import sm2
 from certseal.crypto.algorithms import SM2_CURVE_OID, SM2_DEFAULT_ID, KeyAlgorithm
 from certseal.crypto.keys import PrivateKey, PublicKey
+from certseal.crypto.sm2 import SM2Cipher
 from certseal.errors import DecryptionFailed, InvalidSignature
+from tests.vectors import STD_D, STD_K, STD_R, STD_S, STD_Z
 
 ALICE_ID = b"ALICE123@YAHOO.COM"
 IDS = [SM2_DEFAULT_ID, ALICE_ID]
 MESSAGE = b"checked by gmalg"
-
-# GM/T 0003.5 / GB/T 32918.5 signature example, with the standard's fixed k
-STD_D = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8
-STD_K = 0x59276E27D506861A16680F3AD9C02DCCEF3CC1FA3CDBE4CE6D54B80DEAC1BC21
-STD_Z = bytes.fromhex("B2E14C5C79C6DF5B85F4FE7ED8DB7A262B9DA7E07CCB0EA9F4747B8CCDA8A4F3")
-STD_R = 0xF5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3
-STD_S = 0xB1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA
-
-
-class SM2Ciphertext(core.Sequence):
-    _fields: ClassVar[list[tuple[str, type[core.Asn1Value]]]] = [
-        ("x", core.Integer),
-        ("y", core.Integer),
-        ("hash", core.OctetString),
-        ("ciphertext", core.OctetString),
-    ]
 
 
 def _b32(value: int) -> bytes:
@@ -172,7 +156,7 @@ def test_gmalg_decrypts_certseal_ciphertext() -> None:
         ).dump()
     )
     pt = b"encryption standard"
-    parsed = SM2Ciphertext.load(key.public_key.encrypt_sm2(pt))
+    parsed = SM2Cipher.load(key.public_key.encrypt_sm2(pt))
     raw = (
         b"\x04"
         + _b32(parsed["x"].native)
@@ -193,7 +177,7 @@ def test_certseal_decrypts_gmalg_ciphertext() -> None:
     c3, c2 = raw[65:97], raw[97:]
 
     def der(c3: bytes, c2: bytes) -> bytes:
-        return SM2Ciphertext({"x": x, "y": y, "hash": c3, "ciphertext": c2}).dump()
+        return SM2Cipher({"x": x, "y": y, "hash": c3, "ciphertext": c2}).dump()
 
     assert key.decrypt_sm2(der(c3, c2)) == pt
     with pytest.raises(DecryptionFailed):

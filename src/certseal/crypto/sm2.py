@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import ClassVar
+
+from asn1crypto import core
 
 from certseal.crypto import _libcrypto
 from certseal.crypto._libcrypto import DigestParams, EvpKey
@@ -159,3 +162,14 @@ def z_digest(point: tuple[int, int], distid: bytes = SM2_DEFAULT_ID) -> bytes:
 def message_digest(point: tuple[int, int], data: bytes, distid: bytes = SM2_DEFAULT_ID) -> bytes:
     """e = SM3(Z || M): what SM2 signs; lets a client send only a hash."""
     return sm3(z_digest(point, distid) + bytes(data))
+
+
+class SM2Cipher(core.Sequence):
+    """GM/T 0009 SM2Cipher: C1 as (x, y), C3 = SM3(x2 || M || y2), C2 = M xor KDF(x2 || y2)."""
+
+    _fields: ClassVar[list[tuple[str, type[core.Asn1Value]]]] = [
+        ("x", core.Integer),
+        ("y", core.Integer),
+        ("hash", core.OctetString),
+        ("ciphertext", core.OctetString),
+    ]
