@@ -164,7 +164,7 @@ def message_digest(point: tuple[int, int], data: bytes, distid: bytes = SM2_DEFA
     return sm3(z_digest(point, distid) + bytes(data))
 
 
-class SM2Cipher(core.Sequence):
+class SM2Cipher(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """GM/T 0009 SM2Cipher: C1 as (x, y), C3 = SM3(x2 || M || y2), C2 = M xor KDF(x2 || y2)."""
 
     _fields: ClassVar[list[tuple[str, type[core.Asn1Value]]]] = [
