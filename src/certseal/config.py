@@ -37,9 +37,9 @@ class Settings(BaseSettings):
     kek: SecretStr | None = Field(None, description="Key-encryption key for the software token, 32 bytes base64/hex")
     audit_key: SecretStr | None = Field(None, description="HMAC key of the audit chain, 32 bytes base64/hex")
 
-    default_token: Literal["software", "pkcs11"] = "software"  # noqa: S105 - a token kind, not a secret
+    default_token: Literal["software", "pkcs11"] = "software"
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
-    pkcs11_token_label: str = "certseal"  # noqa: S105 - a label, not a secret
+    pkcs11_token_label: str = "certseal"
     pkcs11_pin: SecretStr | None = None
 
     host: str = "127.0.0.1"

@@ -59,15 +59,35 @@ class KeyService:
         self._platform = platform
 
     def generate(self, label: str, algorithm: KeyAlgorithm, token: str, actor: Actor) -> KeyInfo:
+        with self._platform.unit_of_work(actor) as uow:
+            self.generate_in(uow, label, algorithm, token)
+            return _info(self._row(uow, label))
+
+    def generate_in(self, uow: UnitOfWork, label: str, algorithm: KeyAlgorithm, token: str) -> Signer:
+        """Generate a key inside the caller's unit of work (so a CA and its key are created together)."""
         check_label(label)
         _check_token(token)
-        with self._platform.unit_of_work(actor) as uow:
-            self._ensure_free(uow, label)
-            if token == SOFTWARE:
-                self._platform.software_token(uow.session, actor.name).generate_key(label, algorithm)
-            else:
-                self._generate_pkcs11(uow, label, algorithm)
-            return self._recorded(uow, label, "generate")
+        self._ensure_free(uow, label)
+        if token == SOFTWARE:
+            software = self._platform.software_token(uow.session, uow.actor.name)
+            software.generate_key(label, algorithm)
+            signer = software.signer(label)
+        else:
+            self._generate_pkcs11(uow, label, algorithm)
+            signer = self._platform.pkcs11_token().signer(label)
+        self._recorded(uow, label, "generate")
+        return signer
+
+    def generate_private_in(self, uow: UnitOfWork, label: str, algorithm: KeyAlgorithm, token: str) -> PrivateKey:
+        """Like generate_in, and hand the private key back once (for --key-out); software token only."""
+        if token != SOFTWARE:
+            raise ValidationError("key-out", "a key generated in a PKCS#11 token never leaves it")
+        check_label(label)
+        self._ensure_free(uow, label)
+        key = PrivateKey.generate(algorithm)
+        self._platform.software_token(uow.session, uow.actor.name).import_key(label, key)
+        self._recorded(uow, label, "generate")
+        return key
 
     def import_private_key(self, label: str, key_data: bytes, actor: Actor) -> KeyInfo:
         """Import an unencrypted private key (PEM or DER) into the software token."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -90,3 +90,98 @@ class AuditHead(Tracked, Base):
     last_seq: Mapped[int] = mapped_column(Integer)
     last_tag: Mapped[str] = mapped_column(String(64))
     tag: Mapped[str] = mapped_column(String(64))
+
+
+class CertificateAuthority(Tracked, Base):
+    """A CA of this deployment (root, intermediate) or an external one it only trusts or cross-certifies."""
+
+    __tablename__ = "certificate_authorities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_authorities.id"), nullable=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    key_label: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    subject: Mapped[str] = mapped_column(Text)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    serial: Mapped[str] = mapped_column(String(64))
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    crl_number: Mapped[int] = mapped_column(Integer, default=0)
+    last_full_crl_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IssuedCertificate(Tracked, Base):
+    """Every certificate a CA of this deployment signed: written in the transaction that signs it."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        Index("ix_certificates_ca_status", "ca_id", "status"),
+        Index("ix_certificates_not_after", "not_after"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    ca_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    profile: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    subject_dn: Mapped[str] = mapped_column(Text)
+    san: Mapped[str | None] = mapped_column(Text, nullable=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    public_key_sha256: Mapped[str] = mapped_column(String(64))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="valid")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    key_label: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    renewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class IssuedCrl(Tracked, Base):
+    __tablename__ = "crls"
+    __table_args__ = (UniqueConstraint("ca_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ca_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    delta_base: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    crl_der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OcspResponse(Tracked, Base):
+    """A pre-produced OCSP response for one certificate, served to requests without a nonce."""
+
+    __tablename__ = "ocsp_responses"
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ca_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    produced_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime())
+    response_der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TimestampRecord(Tracked, Base):
+    """One timestamp token issued: its serial number is unique."""
+
+    __tablename__ = "timestamps"
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tsa: Mapped[str] = mapped_column(String(64))
+    gen_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    message_imprint: Mapped[str] = mapped_column(String(160))
+
+
+class TrustAnchor(Tracked, Base):
+    """A certificate trusted for path validation: our roots, or imported external anchors."""
+
+    __tablename__ = "trust_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)

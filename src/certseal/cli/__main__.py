@@ -1,0 +1,3 @@
+from certseal.cli import main
+
+main()
