@@ -13,7 +13,7 @@ from certseal.config import Settings
 from certseal.services.audit import Actor
 from certseal.services.platform import Platform
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.softhsm"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.softhsm", "tests.fixtures.server"]
 
 TEST_KEK = base64.b64encode(bytes(range(32))).decode()
 TEST_AUDIT_KEY = base64.b64encode(bytes(range(32, 64))).decode()

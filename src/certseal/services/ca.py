@@ -225,6 +225,11 @@ class CaService:
                 row = session.get(CertificateAuthority, row.parent_id) if row.parent_id else None
         return chain
 
+    def issuer(self, name: str) -> certs.Issuer:
+        """The CA as an issuer: name, key identifier, Signer (with its certificate) and its CRL/OCSP/AIA URLs."""
+        with self._platform.db.reading() as session:
+            return self._issuer(self._ca(session, name))
+
     def ca_signer(self, name: str) -> Signer:
         with self._platform.db.reading() as session:
             row = self._ca(session, name)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import importlib
+import pkgutil
+
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+import certseal.web.routes as web_routes
 from certseal import __version__
 from certseal.config import Settings
+from certseal.errors import AlreadyExists, CertsealError, NotFound, ValidationError
 from certseal.services.platform import Platform
 
 _LANDING = """<!doctype html>
@@ -33,6 +38,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         title="certseal", version=__version__, description="Trusted electronic licenses and electronic signatures."
     )
     app.state.platform = platform
+    _mount_routers(app)
+    _error_handlers(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def landing() -> str:
@@ -54,3 +61,29 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return app
+
+
+def _mount_routers(app: FastAPI) -> None:
+    """Every module under certseal.web.routes exposes a `router`."""
+    for module in pkgutil.iter_modules(web_routes.__path__):
+        app.include_router(importlib.import_module(f"certseal.web.routes.{module.name}").router)
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """certseal's own errors become clear 4xx answers; nothing the user did wrong is a 500."""
+
+    def status_of(exc: CertsealError) -> int:
+        if isinstance(exc, NotFound):
+            return 404
+        if isinstance(exc, AlreadyExists):
+            return 409
+        if isinstance(exc, ValidationError):
+            return 422
+        return 400
+
+    @app.exception_handler(CertsealError)
+    def certseal_error(_request: Request, exc: CertsealError) -> JSONResponse:
+        body: dict[str, str] = {"error": exc.message}
+        if isinstance(exc, ValidationError):
+            body.update(field=exc.field, rule=exc.rule)
+        return JSONResponse(body, status_code=status_of(exc))

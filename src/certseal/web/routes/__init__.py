@@ -1,0 +1,1 @@
+"""HTTP routers; every module here exposes `router` (a FastAPI APIRouter) and is mounted by web.app."""
