@@ -24,4 +24,4 @@ def test_checks_a_self_signed_sm2_certificate() -> None:
     assert is_sm2_with_sm3(cert["signature_algorithm"])
     assert sm2_signature_valid(cert, tbs, cert["signature_value"].native)
     assert not sm2_signature_valid(cert, tbs[:-1] + bytes([tbs[-1] ^ 1]), cert["signature_value"].native)
-    assert not sm2_signature_valid(cert, tbs, cert["signature_value"].native, distid=b"")
+    assert not sm2_signature_valid(cert, tbs, cert["signature_value"].native, distid=b"ALICE123@YAHOO.COM")
