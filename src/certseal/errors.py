@@ -56,3 +56,11 @@ class KeyUnwrapError(CryptoError):
 
 class TokenError(CryptoError):
     """A crypto token (software or PKCS#11) cannot be used."""
+
+
+class Unauthenticated(CertsealError):
+    """No valid credential was presented."""
+
+
+class Forbidden(CertsealError):
+    """The credential is valid but its role does not allow this."""

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 import certseal.web.routes as web_routes
 from certseal import __version__
 from certseal.config import Settings
-from certseal.errors import AlreadyExists, CertsealError, NotFound, ValidationError
+from certseal.errors import AlreadyExists, CertsealError, Forbidden, NotFound, Unauthenticated, ValidationError
 from certseal.services.platform import Platform
 
 _LANDING = """<!doctype html>
@@ -73,6 +73,10 @@ def _error_handlers(app: FastAPI) -> None:
     """certseal's own errors become clear 4xx answers; nothing the user did wrong is a 500."""
 
     def status_of(exc: CertsealError) -> int:
+        if isinstance(exc, Unauthenticated):
+            return 401
+        if isinstance(exc, Forbidden):
+            return 403
         if isinstance(exc, NotFound):
             return 404
         if isinstance(exc, AlreadyExists):
@@ -86,4 +90,6 @@ def _error_handlers(app: FastAPI) -> None:
         body: dict[str, str] = {"error": exc.message}
         if isinstance(exc, ValidationError):
             body.update(field=exc.field, rule=exc.rule)
-        return JSONResponse(body, status_code=status_of(exc))
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
