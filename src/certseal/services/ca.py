@@ -444,6 +444,20 @@ class CaService:
         return _issued_info(row, ca_row.name)
 
     def _issuer(self, ca_row: CertificateAuthority) -> certs.Issuer:
+        memo_key = (
+            "issuer",
+            ca_row.name,
+            hashlib.sha256(ca_row.certificate_der).hexdigest(),
+            self._platform.settings.base_url,
+        )
+        cached = self._platform.memo.get(memo_key)
+        if isinstance(cached, certs.Issuer):
+            return cached
+        issuer = self._load_issuer(ca_row)
+        self._platform.memo[memo_key] = issuer
+        return issuer
+
+    def _load_issuer(self, ca_row: CertificateAuthority) -> certs.Issuer:
         certificate = x509.Certificate.load(ca_row.certificate_der)
         base = self._platform.settings.base_url.rstrip("/")
         urls = certs.IssuerUrls(

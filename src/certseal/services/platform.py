@@ -49,6 +49,7 @@ class Platform:
         self.key_cache = OpenedKeyCache()
         self._pkcs11_lock = threading.Lock()
         self._pkcs11: Pkcs11Token | None = None
+        self.memo: dict[tuple[str, ...], object] = {}  # derived objects keyed by what they derive from
 
     @cached_property
     def db(self) -> Database:
