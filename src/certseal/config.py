@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     pkcs11_token_label: str = "certseal"
     pkcs11_pin: SecretStr | None = None
 
+    crl_full_validity_hours: int = Field(7 * 24, ge=1, description="nextUpdate of full CRLs")
+    crl_delta_validity_hours: int = Field(24, ge=1, description="nextUpdate of delta CRLs")
+    crl_full_renew_margin_hours: int = Field(48, ge=0, description="serve a fresh full CRL this long before")
+    crl_delta_renew_margin_hours: int = Field(6, ge=0, description="serve a fresh delta CRL this long before")
+
     host: str = "127.0.0.1"
     port: int = 8000
     base_url: str = "http://127.0.0.1:8000"

@@ -93,6 +93,8 @@ def test_ca_names_and_duplicates(ca: CaService) -> None:
         ca.create_ca("Bad Name", KeyAlgorithm.P256, ACTOR)
     with pytest.raises(ValidationError, match="subject"):
         ca.create_ca("x", KeyAlgorithm.P256, ACTOR, subject="CN=x,C=China")
+    with pytest.raises(ValidationError, match="-delta"):
+        ca.create_ca("root-delta", KeyAlgorithm.P256, ACTOR)
 
 
 def test_intermediate_is_bounded_by_its_parent(ca: CaService) -> None:

@@ -198,3 +198,15 @@ def _get(url: str) -> bytes:
         assert response.headers["Content-Type"] == "application/pkix-crl"
         body: bytes = response.read()
         return body
+
+
+def test_crl_validity_comes_from_settings(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from certseal.errors import ConfigError
+    from certseal.services.crl import CrlPolicy
+
+    policy = CrlPolicy.from_settings(make_settings(crl_full_validity_hours=48, crl_full_renew_margin_hours=12))
+    assert policy.validity(delta=False) == timedelta(hours=48) and policy.margin(delta=False) == timedelta(hours=12)
+    with pytest.raises(ConfigError, match="margin"):
+        CrlPolicy.from_settings(make_settings(crl_delta_validity_hours=6, crl_delta_renew_margin_hours=6))

@@ -154,6 +154,8 @@ class CaService:
     ) -> CaInfo:
         if not _CA_NAME.match(name):
             raise ValidationError("name", "must be 1-63 lower-case letters, digits or hyphens, starting alphanumeric")
+        if name.endswith("-delta"):
+            raise ValidationError("name", "must not end in -delta (reserved for delta CRL URLs)")
         attributes = parse_dn(subject or f"CN={name},C=CN")
         kind = profile("intermediate-ca" if parent else "root-ca")
         validity_days = kind.validity_days_checked(days)

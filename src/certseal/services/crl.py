@@ -14,6 +14,7 @@ from asn1crypto import crl as asn1_crl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from certseal.config import Settings
 from certseal.errors import ConfigError, NotFound, ValidationError
 from certseal.logs import get_logger
 from certseal.pki import certificates as certs
@@ -45,6 +46,15 @@ class CrlPolicy:
             if not timedelta(0) <= margin < validity:
                 raise ConfigError(f"{kind} CRLs: the renewal margin must be shorter than the validity period")
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CrlPolicy:
+        return cls(
+            full_validity=timedelta(hours=settings.crl_full_validity_hours),
+            delta_validity=timedelta(hours=settings.crl_delta_validity_hours),
+            renew_margin_full=timedelta(hours=settings.crl_full_renew_margin_hours),
+            renew_margin_delta=timedelta(hours=settings.crl_delta_renew_margin_hours),
+        )
+
     def validity(self, delta: bool) -> timedelta:
         return self.delta_validity if delta else self.full_validity
 
@@ -75,7 +85,7 @@ def _info(ca_name: str, row: IssuedCrl) -> CrlInfo:
 class CrlService:
     def __init__(self, platform: Platform, policy: CrlPolicy | None = None) -> None:
         self._platform = platform
-        self._policy = policy or CrlPolicy()
+        self._policy = policy or CrlPolicy.from_settings(platform.settings)
         self._cas = CaService(platform)
 
     def generate(self, ca_name: str, actor: Actor, delta: bool = False) -> CrlInfo:
