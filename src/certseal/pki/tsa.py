@@ -1,0 +1,292 @@
+"""RFC 3161 timestamps: parse a TimeStampReq strictly, answer with a TimeStampResp whose token is a CMS SignedData.
+
+The token is signed through a Signer, so RSA, ECDSA and SM2 share one code path:
+
+- RSA / ECDSA: SHA-256 message digest, sha256WithRSAEncryption / ecdsa-with-SHA256.
+- SM2 (GB/T 35275 style): SM3 message digest (1.2.156.10197.1.401) and SM2-with-SM3 (1.2.156.10197.1.501) as the
+  SignerInfo's digest and signature algorithms.  The ContentInfo keeps RFC 5652's id-signedData
+  (1.2.840.113549.1.7.2), not GB/T 35275's 1.2.156.10197.6.1.4.2.2, because RFC 3161 clients (OpenSSL, BouncyCastle,
+  pyHanko) only recognise a timeStampToken whose contentType is id-signedData; the algorithms inside carry the SM2
+  choice.
+
+Every token carries TSTInfo version 1, the policy, the request's messageImprint (byte for byte), a fresh serial, a
+genTime in whole seconds with an accuracy of one second, ordering false (DER: absent), the nonce echoed byte for
+byte, and the TSA's name; the SignerInfo has signed attributes contentType, signingTime, messageDigest and
+signingCertificateV2 (ESSCertIDv2, SHA-256 of the TSA certificate, with issuerSerial).
+
+Hot path: everything that does not change between tokens (algorithm identifiers, sid, the signingCertificateV2
+attribute, the TSA name, the certificate set) is DER-encoded once with asn1crypto when a TimestampAuthority is built;
+a token is then a few byte concatenations, two digests and one signature.  tests/integration/test_tsa.py checks that the
+result re-encodes identically through asn1crypto.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from asn1crypto import algos, cms, core, tsp, x509
+
+from certseal.crypto.algorithms import SM3_OID, SignatureScheme
+from certseal.crypto.hashes import digest
+from certseal.crypto.signer import Signer
+from certseal.errors import CertsealError, ValidationError
+from certseal.pki.asn1 import signature_algorithm
+
+# Placeholder policy under a private-enterprise arc reserved for certseal deployments; a production TSA publishes its
+# own policy OID (ETSI EN 319 421 / its practice statement) and would configure it instead.
+TSA_POLICY_OID = "1.3.6.1.4.1.60350.1.1"
+ACCURACY_SECONDS = 1
+MAX_REQUEST_BYTES = 16 * 1024
+MAX_NONCE_BYTES = 64
+
+# messageImprint hash algorithms accepted: OID -> (name, digest length)
+IMPRINT_ALGORITHMS: dict[str, tuple[str, int]] = {
+    "2.16.840.1.101.3.4.2.1": ("sha256", 32),
+    "2.16.840.1.101.3.4.2.2": ("sha384", 48),
+    "2.16.840.1.101.3.4.2.3": ("sha512", 64),
+    SM3_OID: ("sm3", 32),
+}
+_IMPRINT_OIDS = {name: oid for oid, (name, _) in IMPRINT_ALGORITHMS.items()}
+
+
+class FailureInfo(StrEnum):
+    """PKIFailureInfo bits a TSA answers with (RFC 3161 2.4.2), by their asn1crypto names."""
+
+    BAD_ALG = "bad_alg"
+    BAD_REQUEST = "bad_request"
+    BAD_DATA_FORMAT = "bad_data_format"
+    UNACCEPTED_POLICY = "unaccepted_policy"
+    UNACCEPTED_EXTENSION = "unaccepted_extensions"
+    SYSTEM_FAILURE = "system_failure"
+
+
+class RequestRejected(CertsealError):
+    """A TimeStampReq the TSA refuses; answered with status rejection and this failure info."""
+
+    def __init__(self, failure: FailureInfo, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+@dataclass(frozen=True)
+class TimestampRequest:
+    """A checked TimeStampReq; the DER pieces that a token echoes are kept as they came."""
+
+    hash_name: str
+    hashed_message: bytes
+    imprint_der: bytes
+    nonce: int | None
+    nonce_der: bytes | None
+    cert_req: bool
+    policy: str | None
+
+    @property
+    def imprint_text(self) -> str:
+        return f"{self.hash_name}:{self.hashed_message.hex()}"
+
+
+def parse_request(data: bytes, policy: str = TSA_POLICY_OID) -> TimestampRequest:
+    """Check a DER TimeStampReq; raise RequestRejected with the failure info RFC 3161 (and OpenSSL's TSA) use."""
+    if not data or len(data) > MAX_REQUEST_BYTES:
+        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"request must be 1 to {MAX_REQUEST_BYTES} bytes of DER")
+    try:
+        request = tsp.TimeStampReq.load(data, strict=True)
+        version = int(request["version"])
+        imprint = request["message_imprint"]
+        algorithm = imprint["hash_algorithm"]
+        oid = algorithm["algorithm"].dotted
+        parameters = algorithm["parameters"].dump()
+        hashed = imprint["hashed_message"].native
+        req_policy = request["req_policy"].dotted if request["req_policy"].native is not None else None
+        nonce = request["nonce"].native
+        cert_req = bool(request["cert_req"].native)
+        extensions = request["extensions"].native
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"not a DER TimeStampReq: {exc}") from None
+    if version != 1:
+        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"request version must be 1, not {version}")
+    known = IMPRINT_ALGORITHMS.get(oid)
+    if known is None:
+        supported = ", ".join(name for name, _ in IMPRINT_ALGORITHMS.values())
+        raise RequestRejected(FailureInfo.BAD_ALG, f"message digest algorithm {oid} is not supported ({supported})")
+    if parameters not in (b"", b"\x05\x00"):  # absent or NULL
+        raise RequestRejected(FailureInfo.BAD_ALG, "message digest algorithm parameters must be absent or NULL")
+    name, length = known
+    if not isinstance(hashed, bytes) or len(hashed) != length:
+        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"a {name} message imprint must be {length} bytes")
+    if req_policy is not None and req_policy != policy:
+        raise RequestRejected(FailureInfo.UNACCEPTED_POLICY, f"policy {req_policy} is not supported; use {policy}")
+    if extensions:
+        raise RequestRejected(FailureInfo.UNACCEPTED_EXTENSION, "request extensions are not supported")
+    nonce_der = None
+    if nonce is not None:
+        if len(request["nonce"].contents) > MAX_NONCE_BYTES:
+            raise RequestRejected(FailureInfo.BAD_REQUEST, f"nonce is longer than {MAX_NONCE_BYTES} bytes")
+        nonce_der = request["nonce"].dump()
+    return TimestampRequest(name, hashed, imprint.dump(), nonce, nonce_der, cert_req, req_policy)
+
+
+def build_request(
+    data: bytes, hash_name: str = "sha256", nonce: int | None = None, cert_req: bool = True, policy: str | None = None
+) -> bytes:
+    """A DER TimeStampReq for `data` (what `openssl ts -query` makes), for the CLI and tests."""
+    if hash_name not in _IMPRINT_OIDS:
+        raise ValidationError("hash", f"must be one of {', '.join(_IMPRINT_OIDS)}, not {hash_name!r}")
+    fields: dict[str, object] = {
+        "version": 1,
+        "message_imprint": {
+            "hash_algorithm": {"algorithm": _IMPRINT_OIDS[hash_name]},
+            "hashed_message": digest(hash_name, data),
+        },
+        "cert_req": cert_req,
+    }
+    if nonce is not None:
+        fields["nonce"] = nonce
+    if policy is not None:
+        fields["req_policy"] = policy
+    der: bytes = tsp.TimeStampReq(fields).dump()
+    return der
+
+
+def rejection(failure: FailureInfo, text: str) -> bytes:
+    """A TimeStampResp with status rejection, the failure bit and a status string (and no token)."""
+    status = tsp.PKIStatusInfo({"status": "rejection", "status_string": [text], "fail_info": {failure.value}})
+    return _tlv(_SEQUENCE, status.dump())  # asn1crypto's TimeStampResp wrongly requires timeStampToken
+
+
+# --- DER pieces ---------------------------------------------------------------------------------------------------
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(raw),)) + raw
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + _length(len(content)) + content
+
+
+def _positive_integer(value: int) -> bytes:
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+_SEQUENCE, _SET, _OCTETS, _CONTEXT_0 = 0x30, 0x31, 0x04, 0xA0
+_GRANTED = tsp.PKIStatusInfo({"status": "granted"}).dump()
+_TST_INFO_OID = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
+_SIGNED_DATA_OID = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+_UTC_TIME_LIMIT = datetime(2050, 1, 1, tzinfo=UTC)
+
+
+def _attribute_prefix(kind: str, value: object, tail: int) -> bytes:
+    """The DER of an attribute without its last `tail` bytes (the part that changes per token)."""
+    der: bytes = cms.CMSAttribute({"type": kind, "values": [value]}).dump()
+    return der[:-tail]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    response_der: bytes
+    serial: int
+    gen_time: datetime
+
+
+class TimestampAuthority:
+    """One TSA key and certificate, with the token's fixed parts encoded once."""
+
+    def __init__(
+        self, signer: Signer, certificate_der: bytes, policy: str = TSA_POLICY_OID, include_tsa_name: bool = True
+    ) -> None:
+        certificate = x509.Certificate.load(certificate_der)
+        self.signer = signer
+        self.certificate_der = certificate_der
+        self.policy = policy
+        scheme = signer.scheme
+        self._digest_name = scheme.digest_name
+        digest_length = len(digest(self._digest_name, b""))
+        digest_algorithm = algos.DigestAlgorithm(
+            {"algorithm": "sm3" if scheme is SignatureScheme.SM2_SM3 else "sha256"}
+        )
+        self._signature_algorithm = signature_algorithm(scheme).dump()
+
+        self._tst_head = core.Integer(1).dump() + core.ObjectIdentifier(policy).dump()
+        accuracy = tsp.Accuracy({"seconds": ACCURACY_SECONDS}).dump()
+        tsa_name = _tlv(_CONTEXT_0, x509.GeneralName(name="directory_name", value=certificate.subject).dump())
+        self._accuracy = accuracy
+        self._tst_tail = tsa_name if include_tsa_name else b""
+
+        self._content_type_attr = cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump()
+        self._message_digest_prefix = _attribute_prefix("message_digest", b"\0" * digest_length, digest_length)
+        self._signing_time_prefix = _attribute_prefix(
+            "signing_time", cms.Time({"utc_time": datetime(2000, 1, 1, tzinfo=UTC)}), 13
+        )
+        cert_id = tsp.ESSCertIDv2(
+            {
+                "cert_hash": digest("sha256", certificate_der),
+                "issuer_serial": {
+                    "issuer": [x509.GeneralName(name="directory_name", value=certificate.issuer)],
+                    "serial_number": certificate.serial_number,
+                },
+            }
+        )
+        self._signing_certificate_attr = cms.CMSAttribute(
+            {"type": "signing_certificate_v2", "values": [tsp.SigningCertificateV2({"certs": [cert_id]})]}
+        ).dump()
+
+        sid = cms.SignerIdentifier(
+            name="issuer_and_serial_number",
+            value={"issuer": certificate.issuer, "serial_number": certificate.serial_number},
+        )
+        self._signer_info_head = core.Integer(1).dump() + sid.dump() + digest_algorithm.dump()
+        self._signed_data_head = core.Integer(3).dump() + _tlv(_SET, digest_algorithm.dump())
+        self._certificates = _tlv(_CONTEXT_0, certificate_der)
+
+    def issue(self, request: TimestampRequest, serial: int, gen_time: datetime) -> IssuedToken:
+        """The DER TimeStampResp (status granted) for a checked request."""
+        gen_time = gen_time.astimezone(UTC).replace(microsecond=0)
+        tst_info = _tlv(
+            _SEQUENCE,
+            self._tst_head
+            + request.imprint_der
+            + _positive_integer(serial)
+            + _tlv(0x18, gen_time.strftime("%Y%m%d%H%M%SZ").encode())
+            + self._accuracy
+            + (request.nonce_der or b"")
+            + self._tst_tail,
+        )
+        attributes = sorted(
+            (
+                self._content_type_attr,
+                self._message_digest_prefix + digest(self._digest_name, tst_info),
+                self._signing_time_prefix + self._signing_time(gen_time),
+                self._signing_certificate_attr,
+            )
+        )  # DER orders a SET OF by the encodings
+        signed_attributes = b"".join(attributes)
+        signature = self.signer.sign(_tlv(_SET, signed_attributes))
+        signer_info = _tlv(
+            _SEQUENCE,
+            self._signer_info_head
+            + _tlv(_CONTEXT_0, signed_attributes)
+            + self._signature_algorithm
+            + _tlv(_OCTETS, signature),
+        )
+        encapsulated = _tlv(_SEQUENCE, _TST_INFO_OID + _tlv(_CONTEXT_0, _tlv(_OCTETS, tst_info)))
+        signed_data = _tlv(
+            _SEQUENCE,
+            self._signed_data_head
+            + encapsulated
+            + (self._certificates if request.cert_req else b"")
+            + _tlv(_SET, signer_info),
+        )
+        token = _tlv(_SEQUENCE, _SIGNED_DATA_OID + _tlv(_CONTEXT_0, signed_data))
+        return IssuedToken(_tlv(_SEQUENCE, _GRANTED + token), serial, gen_time)
+
+    @staticmethod
+    def _signing_time(moment: datetime) -> bytes:
+        if moment >= _UTC_TIME_LIMIT:
+            raise CertsealError("signingTime after 2049 needs GeneralizedTime; this TSA encodes UTCTime only")
+        return moment.strftime("%y%m%d%H%M%SZ").encode()

@@ -1,0 +1,266 @@
+"""Timestamp authority use cases: set a TSA up, stamp requests (RFC 3161).
+
+Which key and certificate a TSA named N uses is derived, not configured (the schema has no TSA table): it is the
+newest certificate of the 'tsa' profile that is valid now (status valid, inside its validity period), has its key
+in this deployment (key_label) and whose subject common name is "certseal TSA N".  `setup` issues exactly such a
+certificate, so setting a TSA up again (another algorithm, a new key) replaces it from the next reload, and revoking
+the certificate takes the TSA out of service.  A running server re-reads the choice at most RELOAD_SECONDS later.
+
+Each token's serial is 16 random bytes (certificates.new_serial) and is written to the timestamps table, whose
+primary key is the serial, before the token is signed: no two tokens can carry the same serial (a collision is
+retried with a fresh serial).  Stamping writes no audit event per token — the timestamps table is that record;
+`setup` is audited.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from certseal.crypto.algorithms import KeyAlgorithm
+from certseal.crypto.signer import CertifiedSigner
+from certseal.errors import CertsealError, ValidationError
+from certseal.logs import get_logger
+from certseal.pki import certificates as certs
+from certseal.pki.tsa import FailureInfo, RequestRejected, TimestampAuthority, parse_request, rejection
+from certseal.services.audit import Actor
+from certseal.services.ca import CaService, CertificateStatus, serial_hex
+from certseal.services.keys import KeyService
+from certseal.services.platform import Platform
+from certseal.store.models import CertificateAuthority, IssuedCertificate, TimestampRecord, utcnow
+
+log = get_logger("tsa")
+TSA_PROFILE = "tsa"
+RELOAD_SECONDS = 1.0
+_TSA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_INSERTERS: weakref.WeakKeyDictionary[Platform, Callable[[dict[str, Any]], bool]] = weakref.WeakKeyDictionary()
+
+
+class TsaNotConfigured(CertsealError):
+    """No usable TSA certificate and key: the web answers 503."""
+
+
+@dataclass(frozen=True)
+class TsaInfo:
+    name: str
+    ca: str
+    serial: str
+    algorithm: KeyAlgorithm
+    subject: str
+    not_after: datetime
+    certificate_der: bytes
+    chain: list[bytes]
+
+
+@dataclass
+class _Loaded:
+    at: float
+    info: TsaInfo
+    authority: TimestampAuthority
+
+
+_CACHE: weakref.WeakKeyDictionary[Platform, dict[str, _Loaded]] = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+
+
+def _row_inserter(platform: Platform) -> Callable[[dict[str, Any]], bool]:
+    """An INSERT of one timestamps row in its own transaction, compiled once for the database in use.
+
+    The hot path: the statement is compiled and the column types' bind processors looked up once, then each row
+    goes straight to a pooled DBAPI connection (about a third of the cost of a Core execute).  The values stored
+    are the ones SQLAlchemy would store, because its own bind processors convert them.  Returns False if the
+    serial is taken (primary key).
+    """
+    inserter = _INSERTERS.get(platform)
+    if inserter is not None:
+        return inserter
+    engine = platform.db.engine
+    table = TimestampRecord.__table__
+    compiled = insert(table).compile(dialect=engine.dialect)  # type: ignore[arg-type]
+    sql = str(compiled)
+    names = list(compiled.positiontup or [])
+    processors: dict[str, Callable[[Any], Any] | None] = {
+        c.name: c.type.bind_processor(engine.dialect) for c in table.columns
+    }
+    dbapi = engine.dialect.loaded_dbapi
+
+    def insert_row(row: dict[str, Any]) -> bool:
+        values = {k: _bind(processors[k], v) for k, v in row.items()}
+        params: Any = tuple(values[n] for n in names) if names else values
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)  # SQLite: autocommit mode (store/db.py), one atomic statement
+            except dbapi.IntegrityError:
+                connection.rollback()
+                return False
+            except dbapi.Error as exc:
+                connection.rollback()
+                raise CertsealError(f"the timestamps table cannot be written: {exc}") from exc
+            finally:
+                cursor.close()
+            connection.commit()
+            return True
+        finally:
+            connection.close()
+
+    _INSERTERS[platform] = insert_row
+    return insert_row
+
+
+def _bind(processor: Callable[[Any], Any] | None, value: Any) -> Any:
+    return processor(value) if processor is not None else value
+
+
+def common_name(name: str) -> str:
+    return f"certseal TSA {name}"
+
+
+def _check_name(name: str) -> None:
+    if not _TSA_NAME.match(name):
+        raise ValidationError("name", "must be 1-32 lower-case letters, digits or hyphens, starting alphanumeric")
+
+
+class TsaService:
+    def __init__(self, platform: Platform, name: str = "default") -> None:
+        _check_name(name)
+        self._platform = platform
+        self.name = name
+
+    def setup(self, ca_name: str, algorithm: KeyAlgorithm, actor: Actor, token: str = "software") -> TsaInfo:
+        """Issue a 'tsa' certificate from `ca_name` for a key generated in the token; it becomes this TSA."""
+        issued = CaService(self._platform).issue(
+            ca_name,
+            TSA_PROFILE,
+            actor,
+            subject=f"CN={common_name(self.name)},C=CN",
+            generate=algorithm,
+            token=token,
+        )
+        with self._platform.unit_of_work(actor) as uow:
+            uow.record(
+                "tsa",
+                self.name,
+                "setup",
+                after={"ca": ca_name, "certificate": issued.serial, "algorithm": algorithm.value},
+            )
+        log.info(
+            "TSA %s set up: certificate %s (%s) from CA %s by %s",
+            self.name,
+            issued.serial,
+            algorithm.value,
+            ca_name,
+            actor.name,
+        )
+        self._forget()
+        return self.active()
+
+    def active(self) -> TsaInfo:
+        """The TSA's current certificate (see the module docstring for how it is chosen)."""
+        return self._loaded().info
+
+    def stamp(self, request_der: bytes) -> bytes:
+        """A DER TimeStampResp for a DER TimeStampReq: granted, or rejection with the failure info.
+
+        Raises TsaNotConfigured when no TSA certificate is usable (the caller answers 503, not a rejection).
+        """
+        try:
+            request = parse_request(request_der)
+        except RequestRejected as exc:
+            return rejection(exc.failure, exc.message)
+        authority = self._loaded().authority
+        try:
+            serial, gen_time = self._record(request.imprint_text)
+            return authority.issue(request, serial, gen_time).response_der
+        except (SQLAlchemyError, CertsealError) as exc:
+            log.exception("TSA %s could not issue a timestamp: %s", self.name, exc)
+            return rejection(FailureInfo.SYSTEM_FAILURE, "the timestamp authority failed; try again later")
+
+    def _record(self, imprint: str) -> tuple[int, datetime]:
+        """Reserve a fresh serial in the timestamps table (its primary key makes it unique) and return it."""
+        insert_row = _row_inserter(self._platform)
+        for _ in range(3):
+            serial, now = certs.new_serial(), utcnow().replace(microsecond=0)
+            row = {
+                "serial": serial_hex(serial),
+                "tsa": self.name,
+                "gen_time": now,
+                "message_imprint": imprint,
+                "created_by": "tsa",
+                "created_at": now,
+                "updated_by": "tsa",
+                "updated_at": now,
+            }
+            if insert_row(row):
+                return serial, now
+            log.warning("TSA %s: serial %s taken, drawing another", self.name, row["serial"])
+        raise CertsealError("could not reserve a unique timestamp serial")
+
+    # --- which certificate and key ----------------------------------------------------------------------------
+
+    def _loaded(self) -> _Loaded:
+        with _CACHE_LOCK:
+            loaded = _CACHE.setdefault(self._platform, {}).get(self.name)
+        if loaded is not None and time.monotonic() - loaded.at < RELOAD_SECONDS:
+            return loaded
+        info, label = self._find()
+        if loaded is not None and loaded.info.serial == info.serial:
+            loaded.at = time.monotonic()
+            return loaded
+        signer = CertifiedSigner(KeyService(self._platform).signer(label), info.certificate_der)
+        fresh = _Loaded(time.monotonic(), info, TimestampAuthority(signer, info.certificate_der))
+        with _CACHE_LOCK:
+            _CACHE.setdefault(self._platform, {})[self.name] = fresh
+        return fresh
+
+    def _forget(self) -> None:
+        with _CACHE_LOCK:
+            _CACHE.setdefault(self._platform, {}).pop(self.name, None)
+
+    def _find(self) -> tuple[TsaInfo, str]:
+        now = utcnow()
+        wanted = common_name(self.name)
+        with self._platform.db.reading() as session:
+            rows = session.scalars(
+                select(IssuedCertificate)
+                .where(
+                    IssuedCertificate.profile == TSA_PROFILE,
+                    IssuedCertificate.status == CertificateStatus.VALID.value,
+                    IssuedCertificate.key_label.is_not(None),
+                    IssuedCertificate.not_before <= now,
+                    IssuedCertificate.not_after > now,
+                )
+                .order_by(IssuedCertificate.id.desc())
+            )
+            row = next((r for r in rows if json.loads(r.subject_dn).get("common_name") == wanted), None)
+            if row is None:
+                raise TsaNotConfigured(
+                    f"no timestamp authority {self.name!r} is set up: run `certseal tsa setup --ca CA --alg "
+                    "rsa2048|p256|sm2` (it needs a valid 'tsa' certificate whose key is in this deployment)"
+                )
+            ca = session.get(CertificateAuthority, row.ca_id)
+            assert ca is not None
+            assert row.key_label is not None
+            label = row.key_label
+            info = TsaInfo(
+                self.name,
+                ca.name,
+                row.serial,
+                KeyAlgorithm(row.algorithm),
+                row.subject,
+                row.not_after,
+                row.certificate_der,
+                [],
+            )
+        return replace(info, chain=CaService(self._platform).ca_chain(info.ca)), label
