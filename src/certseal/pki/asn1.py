@@ -14,10 +14,15 @@ from asn1crypto import algos, core, keys, x509
 from certseal.crypto.algorithms import SM2_WITH_SM3_OID, SM3_OID, SignatureScheme
 from certseal.crypto.keys import PublicKey
 
-algos.SignedDigestAlgorithmId._map[SM2_WITH_SM3_OID] = "sm3_sm2"
-algos.SignedDigestAlgorithmId._reverse_map = None
-algos.DigestAlgorithmId._map[SM3_OID] = "sm3"
-algos.DigestAlgorithmId._reverse_map = None
+
+def _register(oid_class: type[core.ObjectIdentifier], dotted: str, name: str) -> None:
+    """Teach asn1crypto a name for an OID (its reverse map must be rebuilt, not cleared)."""
+    oid_class._map[dotted] = name
+    oid_class._reverse_map = {value: key for key, value in oid_class._map.items()}
+
+
+_register(algos.SignedDigestAlgorithmId, SM2_WITH_SM3_OID, "sm3_sm2")
+_register(algos.DigestAlgorithmId, SM3_OID, "sm3")
 
 _OIDS = {
     SignatureScheme.RSA_PKCS1_SHA256: "sha256_rsa",
