@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     crl_full_renew_margin_hours: int = Field(48, ge=0, description="serve a fresh full CRL this long before")
     crl_delta_renew_margin_hours: int = Field(6, ge=0, description="serve a fresh delta CRL this long before")
 
+    tsa_policy_oid: str = Field(
+        "1.3.6.1.4.1.60350.1.1",
+        pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+        description="TSA policy OID written into every timestamp; set your registered policy",
+    )
+
     host: str = "127.0.0.1"
     port: int = 8000
     base_url: str = "http://127.0.0.1:8000"

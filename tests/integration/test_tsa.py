@@ -191,3 +191,18 @@ def test_http_endpoint(platform: Platform) -> None:
     assert _signed_data(_response(granted.content))["encap_content_info"]["content"].parsed["nonce"].native == 99
     garbage = client.post("/tsa", content=b"\x30\x82\xff\xff garbage", headers=query)
     assert garbage.status_code == 200 and _failure(garbage.content) == ("rejection", {"bad_data_format"})
+
+
+def test_policy_oid_comes_from_settings(make_settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError):
+        make_settings(tsa_policy_oid="not an oid")
+    platform = Platform(make_settings(f"sqlite:///{tmp_path / 'var' / 'policy.db'}", tsa_policy_oid="1.2.156.1.2.3"))
+    platform.db.migrate()
+    service = _setup(platform)
+    granted = _signed_data(_response(service.stamp(build_request(hashlib.sha256(b"x").digest(), "sha256"))))
+    assert granted["encap_content_info"]["content"].parsed["policy"].dotted == "1.2.156.1.2.3"
+    other_policy = build_request(hashlib.sha256(b"x").digest(), "sha256", policy=TSA_POLICY_OID)
+    assert _failure(service.stamp(other_policy))[1] == {"unaccepted_policy"}
+    platform.close()

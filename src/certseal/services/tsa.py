@@ -176,7 +176,7 @@ class TsaService:
         Raises TsaNotConfigured when no TSA certificate is usable (the caller answers 503, not a rejection).
         """
         try:
-            request = parse_request(request_der)
+            request = parse_request(request_der, self._platform.settings.tsa_policy_oid)
         except RequestRejected as exc:
             return rejection(exc.failure, exc.message)
         authority = self._loaded().authority
@@ -219,7 +219,7 @@ class TsaService:
             loaded.at = time.monotonic()
             return loaded
         signer = CertifiedSigner(KeyService(self._platform).signer(label), info.certificate_der)
-        fresh = _Loaded(time.monotonic(), info, TimestampAuthority(signer, info.certificate_der))
+        fresh = _Loaded(time.monotonic(), info, TimestampAuthority(signer, info.certificate_der, self._platform.settings.tsa_policy_oid))
         with _CACHE_LOCK:
             _CACHE.setdefault(self._platform, {})[self.name] = fresh
         return fresh
