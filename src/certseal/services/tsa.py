@@ -219,7 +219,8 @@ class TsaService:
             loaded.at = time.monotonic()
             return loaded
         signer = CertifiedSigner(KeyService(self._platform).signer(label), info.certificate_der)
-        fresh = _Loaded(time.monotonic(), info, TimestampAuthority(signer, info.certificate_der, self._platform.settings.tsa_policy_oid))
+        authority = TimestampAuthority(signer, info.certificate_der, self._platform.settings.tsa_policy_oid)
+        fresh = _Loaded(time.monotonic(), info, authority)
         with _CACHE_LOCK:
             _CACHE.setdefault(self._platform, {})[self.name] = fresh
         return fresh
