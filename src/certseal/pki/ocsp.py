@@ -23,6 +23,7 @@ from certseal.crypto.algorithms import SM3_OID
 from certseal.crypto.signer import Signer
 from certseal.errors import CertsealError
 from certseal.pki.asn1 import key_identifier, signature_algorithm
+from certseal.pki.der import generalized_time, tlv
 
 NONCE_OID = "1.3.6.1.5.5.7.48.1.2"
 BASIC_RESPONSE_OID = "1.3.6.1.5.5.7.48.1.1"
@@ -261,22 +262,7 @@ def _request_extensions(der: bytes, start: int, stop: int) -> bytes | None:
 # --- DER writing ---------------------------------------------------------------------------------------------
 
 
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(raw),)) + raw
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(content)) + content
-
-
-def generalized_time(moment: datetime) -> bytes:
-    return b"\x18\x0f" + moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode()
-
-
-_ERRORS = {s: _tlv(0x30, b"\x0a\x01" + bytes((s.value,))) for s in ResponseStatus if s is not ResponseStatus.SUCCESSFUL}
+_ERRORS = {s: tlv(0x30, b"\x0a\x01" + bytes((s.value,))) for s in ResponseStatus if s is not ResponseStatus.SUCCESSFUL}
 _GOOD = b"\x80\x00"
 _UNKNOWN = b"\x82\x00"
 _BASIC_TYPE = _oid(BASIC_RESPONSE_OID)
@@ -296,8 +282,8 @@ class CertStatus:
         if self.kind == "unknown":
             return _UNKNOWN
         assert self.revoked_at is not None
-        reason = b"" if self.reason is None else _tlv(0xA0, b"\x0a\x01" + bytes((self.reason,)))
-        return _tlv(0xA1, generalized_time(self.revoked_at) + reason)
+        reason = b"" if self.reason is None else tlv(0xA0, b"\x0a\x01" + bytes((self.reason,)))
+        return tlv(0xA1, generalized_time(self.revoked_at) + reason)
 
 
 GOOD = CertStatus("good")
@@ -336,9 +322,9 @@ class IssuerHashes:
     def cert_id(self, serial: int, algorithm: HashAlgorithm = SHA1) -> bytes:
         """The CertID a client would send for `serial` (NULL hash parameters, as OpenSSL writes them)."""
         name_hash, key_hash = self.by_algorithm[algorithm.name]
-        algorithm_id = _tlv(0x30, algorithm.oid_der + _NULL)
+        algorithm_id = tlv(0x30, algorithm.oid_der + _NULL)
         serial_der = bytes(core.Integer(serial).dump())
-        return _tlv(0x30, algorithm_id + _tlv(0x04, name_hash) + _tlv(0x04, key_hash) + serial_der)
+        return tlv(0x30, algorithm_id + tlv(0x04, name_hash) + tlv(0x04, key_hash) + serial_der)
 
 
 class Responder:
@@ -348,27 +334,27 @@ class Responder:
         self.signer = signer
         self.delegated_certificate = delegated_certificate
         self.key_hash = key_identifier(signer.public_key)  # ResponderID byKey: SHA-1 of the subjectPublicKey bits
-        self._responder_id = _tlv(0xA2, _tlv(0x04, self.key_hash))
+        self._responder_id = tlv(0xA2, tlv(0x04, self.key_hash))
         self._algorithm = bytes(signature_algorithm(signer.scheme).dump())
-        self._certs = b"" if delegated_certificate is None else _tlv(0xA0, _tlv(0x30, delegated_certificate))
+        self._certs = b"" if delegated_certificate is None else tlv(0xA0, tlv(0x30, delegated_certificate))
 
     def sign(self, answers: Sequence[SingleAnswer], produced_at: datetime, nonce_extension: bytes | None) -> bytes:
         singles = b"".join(
-            _tlv(
+            tlv(
                 0x30,
                 a.cert_id_der
                 + a.status.der()
                 + generalized_time(a.this_update)
-                + _tlv(0xA0, generalized_time(a.next_update)),
+                + tlv(0xA0, generalized_time(a.next_update)),
             )
             for a in answers
         )
-        extensions = b"" if nonce_extension is None else _tlv(0xA1, _tlv(0x30, nonce_extension))
-        tbs = _tlv(0x30, self._responder_id + generalized_time(produced_at) + _tlv(0x30, singles) + extensions)
-        signature = _tlv(0x03, b"\x00" + self.signer.sign(tbs))
-        basic = _tlv(0x30, tbs + self._algorithm + signature + self._certs)
-        response_bytes = _tlv(0xA0, _tlv(0x30, _BASIC_TYPE + _tlv(0x04, basic)))
-        return _tlv(0x30, b"\x0a\x01\x00" + response_bytes)
+        extensions = b"" if nonce_extension is None else tlv(0xA1, tlv(0x30, nonce_extension))
+        tbs = tlv(0x30, self._responder_id + generalized_time(produced_at) + tlv(0x30, singles) + extensions)
+        signature = tlv(0x03, b"\x00" + self.signer.sign(tbs))
+        basic = tlv(0x30, tbs + self._algorithm + signature + self._certs)
+        response_bytes = tlv(0xA0, tlv(0x30, _BASIC_TYPE + tlv(0x04, basic)))
+        return tlv(0x30, b"\x0a\x01\x00" + response_bytes)
 
 
 # --- reading responses back (the cache checks what a stored response says) -----------------------------------

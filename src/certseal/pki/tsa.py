@@ -33,6 +33,7 @@ from certseal.crypto.hashes import digest
 from certseal.crypto.signer import Signer
 from certseal.errors import CertsealError, ValidationError
 from certseal.pki.asn1 import signature_algorithm
+from certseal.pki.der import positive_integer, tlv
 
 # Placeholder policy under a private-enterprise arc reserved for certseal deployments; a production TSA publishes its
 # own policy OID (ETSI EN 319 421 / its practice statement) and would configure it instead.
@@ -153,25 +154,10 @@ def build_request(
 def rejection(failure: FailureInfo, text: str) -> bytes:
     """A TimeStampResp with status rejection, the failure bit and a status string (and no token)."""
     status = tsp.PKIStatusInfo({"status": "rejection", "status_string": [text], "fail_info": {failure.value}})
-    return _tlv(_SEQUENCE, status.dump())  # asn1crypto's TimeStampResp wrongly requires timeStampToken
+    return tlv(_SEQUENCE, status.dump())  # asn1crypto's TimeStampResp wrongly requires timeStampToken
 
 
 # --- DER pieces ---------------------------------------------------------------------------------------------------
-
-
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(raw),)) + raw
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(content)) + content
-
-
-def _positive_integer(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
 
 
 _SEQUENCE, _SET, _OCTETS, _CONTEXT_0 = 0x30, 0x31, 0x04, 0xA0
@@ -214,7 +200,7 @@ class TimestampAuthority:
 
         self._tst_head = core.Integer(1).dump() + core.ObjectIdentifier(policy).dump()
         accuracy = tsp.Accuracy({"seconds": ACCURACY_SECONDS}).dump()
-        tsa_name = _tlv(_CONTEXT_0, x509.GeneralName(name="directory_name", value=certificate.subject).dump())
+        tsa_name = tlv(_CONTEXT_0, x509.GeneralName(name="directory_name", value=certificate.subject).dump())
         self._accuracy = accuracy
         self._tst_tail = tsa_name if include_tsa_name else b""
 
@@ -241,18 +227,18 @@ class TimestampAuthority:
             value={"issuer": certificate.issuer, "serial_number": certificate.serial_number},
         )
         self._signer_info_head = core.Integer(1).dump() + sid.dump() + digest_algorithm.dump()
-        self._signed_data_head = core.Integer(3).dump() + _tlv(_SET, digest_algorithm.dump())
-        self._certificates = _tlv(_CONTEXT_0, certificate_der)
+        self._signed_data_head = core.Integer(3).dump() + tlv(_SET, digest_algorithm.dump())
+        self._certificates = tlv(_CONTEXT_0, certificate_der)
 
     def issue(self, request: TimestampRequest, serial: int, gen_time: datetime) -> IssuedToken:
         """The DER TimeStampResp (status granted) for a checked request."""
         gen_time = gen_time.astimezone(UTC).replace(microsecond=0)
-        tst_info = _tlv(
+        tst_info = tlv(
             _SEQUENCE,
             self._tst_head
             + request.imprint_der
-            + _positive_integer(serial)
-            + _tlv(0x18, gen_time.strftime("%Y%m%d%H%M%SZ").encode())
+            + positive_integer(serial)
+            + tlv(0x18, gen_time.strftime("%Y%m%d%H%M%SZ").encode())
             + self._accuracy
             + (request.nonce_der or b"")
             + self._tst_tail,
@@ -266,24 +252,24 @@ class TimestampAuthority:
             )
         )  # DER orders a SET OF by the encodings
         signed_attributes = b"".join(attributes)
-        signature = self.signer.sign(_tlv(_SET, signed_attributes))
-        signer_info = _tlv(
+        signature = self.signer.sign(tlv(_SET, signed_attributes))
+        signer_info = tlv(
             _SEQUENCE,
             self._signer_info_head
-            + _tlv(_CONTEXT_0, signed_attributes)
+            + tlv(_CONTEXT_0, signed_attributes)
             + self._signature_algorithm
-            + _tlv(_OCTETS, signature),
+            + tlv(_OCTETS, signature),
         )
-        encapsulated = _tlv(_SEQUENCE, _TST_INFO_OID + _tlv(_CONTEXT_0, _tlv(_OCTETS, tst_info)))
-        signed_data = _tlv(
+        encapsulated = tlv(_SEQUENCE, _TST_INFO_OID + tlv(_CONTEXT_0, tlv(_OCTETS, tst_info)))
+        signed_data = tlv(
             _SEQUENCE,
             self._signed_data_head
             + encapsulated
             + (self._certificates if request.cert_req else b"")
-            + _tlv(_SET, signer_info),
+            + tlv(_SET, signer_info),
         )
-        token = _tlv(_SEQUENCE, _SIGNED_DATA_OID + _tlv(_CONTEXT_0, signed_data))
-        return IssuedToken(_tlv(_SEQUENCE, _GRANTED + token), serial, gen_time)
+        token = tlv(_SEQUENCE, _SIGNED_DATA_OID + tlv(_CONTEXT_0, signed_data))
+        return IssuedToken(tlv(_SEQUENCE, _GRANTED + token), serial, gen_time)
 
     @staticmethod
     def _signing_time(moment: datetime) -> bytes:
