@@ -30,6 +30,7 @@ from certseal.pki.profiles import CertificateProfile, profile
 from certseal.services.audit import Actor
 from certseal.services.keys import KeyService
 from certseal.services.platform import Platform, UnitOfWork
+from certseal.store.cas import ca_named, find_ca
 from certseal.store.models import CertificateAuthority, IssuedCertificate, utcnow
 
 log = get_logger("ca")
@@ -477,13 +478,11 @@ class CaService:
 
     @staticmethod
     def _find_ca(session: Session, name: str) -> CertificateAuthority | None:
-        return session.scalars(select(CertificateAuthority).where(CertificateAuthority.name == name)).one_or_none()
+        return find_ca(session, name)
 
-    def _ca(self, session: Session, name: str) -> CertificateAuthority:
-        row = self._find_ca(session, name)
-        if row is None:
-            raise NotFound(f"no CA named {name!r}: see `certseal ca list`")
-        return row
+    @staticmethod
+    def _ca(session: Session, name: str) -> CertificateAuthority:
+        return ca_named(session, name)
 
     @staticmethod
     def _ca_name(session: Session, ca_id: int) -> str:

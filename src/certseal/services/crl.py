@@ -15,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certseal.config import Settings
-from certseal.errors import ConfigError, NotFound, ValidationError
+from certseal.errors import ConfigError, ValidationError
 from certseal.logs import get_logger
 from certseal.pki import certificates as certs
 from certseal.pki import crl
 from certseal.services.audit import Actor
 from certseal.services.ca import CaService, CertificateStatus
 from certseal.services.platform import Platform, UnitOfWork
+from certseal.store.cas import ca_named
 from certseal.store.models import CertificateAuthority, IssuedCertificate, IssuedCrl, utcnow
 
 log = get_logger("crl")
@@ -216,19 +217,11 @@ class CrlService:
 
     @staticmethod
     def _ca(session: Session, name: str) -> CertificateAuthority:
-        row = session.scalars(select(CertificateAuthority).where(CertificateAuthority.name == name)).one_or_none()
-        if row is None:
-            raise NotFound(f"no CA named {name!r}: see `certseal ca list`")
-        return row
+        return ca_named(session, name)
 
     @staticmethod
     def _locked_ca(session: Session, name: str) -> CertificateAuthority:
-        row = session.scalars(
-            select(CertificateAuthority).where(CertificateAuthority.name == name).with_for_update()
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"no CA named {name!r}: see `certseal ca list`")
-        return row
+        return ca_named(session, name, for_update=True)
 
 
 def _delta_entries(base: dict[int, str], current: list[crl.RevokedEntry], now: datetime) -> list[crl.RevokedEntry]:

@@ -28,6 +28,7 @@ from certseal.pki.profiles import profile
 from certseal.services.audit import Actor
 from certseal.services.ca import CaService, CertificateStatus, serial_hex
 from certseal.services.platform import Platform
+from certseal.store.cas import ca_named, find_ca
 from certseal.store.models import CertificateAuthority, IssuedCertificate, TrustAnchor, utcnow
 
 log = get_logger("trust")
@@ -268,15 +269,12 @@ class TrustService:
 
     @staticmethod
     def _ca_row(session: Session, name: str) -> CertificateAuthority:
-        row = session.scalars(select(CertificateAuthority).where(CertificateAuthority.name == name)).one_or_none()
-        if row is None:
-            raise NotFound(f"no CA named {name!r}: see `certseal ca list`")
-        return row
+        return ca_named(session, name)
 
     @staticmethod
     def _subject_certificate(session: Session, name: str) -> bytes:
         """The certificate of our CA `name`, or else of the imported trust anchor `name`."""
-        ca = session.scalars(select(CertificateAuthority).where(CertificateAuthority.name == name)).one_or_none()
+        ca = find_ca(session, name)
         if ca is not None:
             return ca.certificate_der
         anchor = session.scalars(select(TrustAnchor).where(TrustAnchor.name == name)).one_or_none()
