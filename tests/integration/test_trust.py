@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import pem, x509
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from certseal.crypto.algorithms import KeyAlgorithm
@@ -23,7 +22,6 @@ from certseal.services.ca import CaService, RevocationReason
 from certseal.services.platform import Platform
 from certseal.services.trust import TrustService
 from certseal.store.models import AuditEvent, IssuedCertificate
-from certseal.web.app import create_app
 from tests.conftest import ACTOR
 from tests.integration.test_cli import Deployment
 
@@ -193,14 +191,6 @@ def test_import_anchor_rejects_what_cannot_be_an_anchor(platform: Platform) -> N
     with pytest.raises(ValidationError, match="name"):
         trust.import_anchor("Bad Name", external.root, ACTOR)
     assert trust.anchors() == []
-
-
-def test_trust_anchors_route(platform: Platform) -> None:
-    CaService(platform).create_ca("rsa-a", RSA, ACTOR)
-    TrustService(platform).import_anchor("elsewhere", ExternalPki().root, ACTOR)
-    body = TestClient(create_app(platform)).get("/api/v1/trust-anchors").json()
-    assert [(a["name"], a["source"]) for a in body] == [("rsa-a", "ca"), ("elsewhere", "imported")]
-    assert body[1]["subject"] == "C=CN, O=Elsewhere, CN=External Root" and len(body[1]["sha256"]) == 64
 
 
 def test_cli_cross_certify_import_list_verify(tmp_path: Path) -> None:

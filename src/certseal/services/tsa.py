@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from certseal.crypto.algorithms import KeyAlgorithm
 from certseal.crypto.signer import CertifiedSigner
-from certseal.errors import CertsealError, ValidationError
+from certseal.errors import CertsealError, NotFound, ValidationError
 from certseal.logs import get_logger
 from certseal.pki import certificates as certs
 from certseal.pki.tsa import FailureInfo, RequestRejected, TimestampAuthority, parse_request, rejection
@@ -46,7 +46,7 @@ _TSA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _INSERTERS: weakref.WeakKeyDictionary[Platform, Callable[[dict[str, Any]], bool]] = weakref.WeakKeyDictionary()
 
 
-class TsaNotConfigured(CertsealError):
+class TsaNotConfigured(NotFound):
     """No usable TSA certificate and key: the web answers 503."""
 
 
