@@ -130,3 +130,16 @@ def test_cross_certification_anchors_and_validation(api) -> None:  # type: ignor
         client.post("/api/v1/cross-certificates", json={"issuer": "root", "subject": "root"}, headers=auth).status_code
         == 422
     )
+
+
+def test_openapi_documents_errors_and_auth_on_every_api_operation(api) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = api
+    spec = client.get("/openapi.json").json()
+    operations = [
+        (path, op) for path, item in spec["paths"].items() if path.startswith("/api/v1") for op in item.values()
+    ]
+    assert len(operations) >= len(ENDPOINTS)
+    for path, operation in operations:
+        assert {"401", "403", "422"} <= set(operation["responses"]), path
+        assert operation.get("security") == [{"HTTPBearer": []}], path
+        assert operation.get("summary"), path

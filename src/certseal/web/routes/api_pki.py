@@ -14,9 +14,9 @@ from certseal.pki.csr import load_csr
 from certseal.services.apikeys import Permission
 from certseal.services.audit import Actor
 from certseal.services.ca import CaInfo, CaService, IssuedInfo, RevocationReason, parse_window
-from certseal.web.deps import authorised, platform_of
+from certseal.web.deps import API_ERRORS, authorised, platform_of
 
-router = APIRouter(prefix="/api/v1", tags=["certificate authorities"])
+router = APIRouter(prefix="/api/v1", tags=["certificate authorities"], responses=API_ERRORS)
 
 CaReader = Annotated[Actor, Depends(authorised(Permission.CA_READ))]
 CaWriter = Annotated[Actor, Depends(authorised(Permission.CA_WRITE))]

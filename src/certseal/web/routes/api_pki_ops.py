@@ -18,9 +18,9 @@ from certseal.services.crl import CrlInfo, CrlService
 from certseal.services.ocsp import OcspService, ResponderInfo
 from certseal.services.trust import AnchorInfo, TrustService, parse_certificate, read_certificates
 from certseal.services.tsa import TsaInfo, TsaService
-from certseal.web.deps import authorised, platform_of
+from certseal.web.deps import API_ERRORS, authorised, platform_of
 
-router = APIRouter(prefix="/api/v1", tags=["revocation, timestamps and trust"])
+router = APIRouter(prefix="/api/v1", tags=["revocation, timestamps and trust"], responses=API_ERRORS)
 
 Reader = Annotated[Actor, Depends(authorised(Permission.CA_READ))]
 Writer = Annotated[Actor, Depends(authorised(Permission.CA_WRITE))]
