@@ -4,7 +4,7 @@
 
 Sets up a deployment in a temporary directory (an RSA-2048 CA and an SM2 CA, --certs certificates between them,
 responses pre-produced with `certseal ocsp refresh`), starts --workers uvicorn processes serving
-certseal.web.app:create_app on one SO_REUSEPORT port (see serve_main for why not `uvicorn --workers`), and drives
+certseal.web.app:create_app on one SO_REUSEPORT port (see certseal.web.server for why not `uvicorn --workers`), and drives
 it from a second process over loopback: a small asyncio HTTP/1.1 keep-alive client
 POSTing OCSP requests for random certificates, bounded by --seconds.  Prints
 
@@ -222,22 +222,10 @@ def openssl_speed(workers: int) -> dict[str, float]:
 
 
 def serve_main(args: argparse.Namespace) -> None:
-    """One server worker: its own SO_REUSEPORT socket (the kernel spreads connections over the workers).
+    """One server worker, as `certseal serve --workers N` runs them (certseal.web.server)."""
+    from certseal.web.server import run_worker
 
-    `uvicorn --workers N` is not used: the listening socket it hands its workers reports protocol 0, so asyncio
-    does not set TCP_NODELAY on accepted connections and every response waits ~40 ms for a delayed ACK.
-    """
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(2048)
-    config = uvicorn.Config(
-        "certseal.web.app:create_app", factory=True, log_level="warning", access_log=False, backlog=2048
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    run_worker("127.0.0.1", args.port, access_log=False, reuse_port=True)
 
 
 def main() -> None:

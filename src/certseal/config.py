@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(1, ge=1, description="server processes for `certseal serve`")
     base_url: str = "http://127.0.0.1:8000"
 
     @cached_property

@@ -207,20 +207,16 @@ def audit_verify() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "",
     port: Annotated[int, typer.Option(help="Port.")] = 0,
+    workers: Annotated[int, typer.Option(help="Server processes; default CERTSEAL_WORKERS (1).", min=0)] = 0,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
 ) -> None:
-    """Serve the platform over HTTP."""
-    import uvicorn
-
-    from certseal.web.app import create_app
+    """Serve the platform over HTTP: web pages, /api/v1, OCSP, CRLs, CA certificates and the TSA."""
+    from certseal.services.deployment import check_ready
+    from certseal.web.server import serve as run
 
     settings = platform().settings
-    uvicorn.run(
-        create_app(platform()),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        proxy_headers=True,
-    )
+    check_ready(platform())
+    run(host or settings.host, port or settings.port, workers or settings.workers, access_log)
 
 
 def _register_command_modules() -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from certseal.config import Settings, create_secrets_file
+from certseal.errors import ConfigError
 from certseal.services.audit import Actor
 from certseal.services.platform import Platform
 from certseal.store.models import AuditEvent
@@ -59,3 +60,12 @@ def _ensure_secrets(settings: Settings) -> tuple[Path | None, bool]:
 
 def masked_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def check_ready(platform: Platform) -> None:
+    """Refuse to serve a deployment whose database schema is missing or old, with the fix in the message."""
+    if not platform.db.schema_is_current():
+        raise ConfigError(
+            f"the database {masked_url(platform.settings.resolved_database_url)} is not initialised or its schema "
+            "is old: run `certseal init` (it applies the migrations)"
+        )
