@@ -22,9 +22,9 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## make run: virtualenv, install, initialise an embedded deployment in ./var, serve on http://$(HOST):$(PORT)
+## make run: virtualenv, install, initialise an embedded deployment in ./var (demo CAs, TSA), serve on http://$(HOST):$(PORT)
 run: install
-	$(BIN)/certseal init
+	$(BIN)/certseal init --demo
 	$(BIN)/certseal serve --host $(HOST) --port $(PORT)
 
 ## make test: system packages the suite needs (if missing), test dependencies, lint, the whole suite

@@ -334,3 +334,15 @@ def test_keys_delete_asks_and_then_removes(deployment: Deployment) -> None:
     with d.db() as db:
         assert db.execute("select action, before from audit_events order by seq desc").fetchone()[0] == "delete"
     assert d.run("audit", "verify").returncode == 0
+
+
+def test_init_demo_creates_cas_and_tsa_once(tmp_path: Path) -> None:
+    d = Deployment(tmp_path)
+    first = d.run("init", "--demo").stdout
+    assert "demo-sm2-root" in first and "timestamp authority" in first
+    second = d.run("init", "--demo").stdout
+    assert "present" in second
+    listing = d.run("ca", "list").stdout
+    assert all(name in listing for name in ("demo-sm2-root", "demo-sm2-issuing", "demo-rsa-root"))
+    with d.db() as db:
+        assert db.execute("select count(*) from certificate_authorities").fetchone()[0] == 3

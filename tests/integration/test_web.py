@@ -19,3 +19,16 @@ def test_not_ready_without_schema(make_settings) -> None:  # type: ignore[no-unt
     client = TestClient(create_app(Platform(make_settings())))
     response = client.get("/health/ready")
     assert response.status_code == 503 and response.json()["database"] is False
+
+
+def test_landing_lists_the_cas_with_their_urls(platform: Platform) -> None:
+    from certseal.crypto.algorithms import KeyAlgorithm
+    from certseal.services.ca import CaService
+    from tests.conftest import ACTOR
+
+    client = TestClient(create_app(platform))
+    assert "No certificate authority yet" in client.get("/").text
+    CaService(platform).create_ca("sm2-root", KeyAlgorithm.SM2, ACTOR, subject="CN=<b>根</b>,C=CN")
+    page = client.get("/").text
+    assert 'href="/ca/sm2-root.crt"' in page and 'href="/crl/sm2-root.crl"' in page
+    assert "<b>根</b>" not in page and "&lt;b&gt;" in page

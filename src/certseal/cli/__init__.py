@@ -24,12 +24,15 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 
 @app.command()
-def init() -> None:
+def init(
+    demo: Annotated[bool, typer.Option("--demo", help="Also create demo CAs (SM2 and RSA) and a TSA.")] = False,
+) -> None:
     """Create (or check) an embedded deployment: data directory, secrets, database schema. Idempotent."""
-    from certseal.services.deployment import init_deployment
+    from certseal.services.deployment import create_demo, init_deployment
 
     with out.status("initialising the deployment…"):
         report = init_deployment(platform(), actor())
+        made = create_demo(platform(), actor()) if demo else []
     table = Table(title="certseal deployment", show_header=False)
     table.add_row("data directory", str(report.home))
     table.add_row("database", report.database)
@@ -40,6 +43,8 @@ def init() -> None:
     else:
         table.add_row("secrets (KEK, audit key)", "from CERTSEAL_KEK / CERTSEAL_AUDIT_KEY")
     table.add_row("status", "initialised" if report.first_init else "already initialised, checked")
+    if demo:
+        table.add_row("demo", ", ".join(made) if made else "demo CAs and TSA present")
     out.print(table)
 
 

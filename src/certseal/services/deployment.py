@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from certseal.config import Settings, create_secrets_file
+from certseal.crypto.algorithms import KeyAlgorithm
 from certseal.errors import ConfigError
 from certseal.services.audit import Actor
 from certseal.services.platform import Platform
@@ -69,3 +70,31 @@ def check_ready(platform: Platform) -> None:
             f"the database {masked_url(platform.settings.resolved_database_url)} is not initialised or its schema "
             "is old: run `certseal init` (it applies the migrations)"
         )
+
+
+DEMO_CAS: tuple[tuple[str, KeyAlgorithm, str | None, str], ...] = (
+    ("demo-sm2-root", KeyAlgorithm.SM2, None, "CN=certseal 演示 SM2 根CA,O=certseal 演示,C=CN"),
+    ("demo-sm2-issuing", KeyAlgorithm.SM2, "demo-sm2-root", "CN=certseal 演示 SM2 签发CA,O=certseal 演示,C=CN"),
+    ("demo-rsa-root", KeyAlgorithm.RSA2048, None, "CN=certseal Demo RSA Root CA,O=certseal Demo,C=CN"),
+)
+
+
+def create_demo(platform: Platform, actor: Actor) -> list[str]:
+    """Demo CAs and a timestamp authority, for trying certseal out; creates only what is missing."""
+    from certseal.services.ca import CaService
+    from certseal.services.tsa import TsaNotConfigured, TsaService
+
+    cas = CaService(platform)
+    existing = {ca.name for ca in cas.list_cas()}
+    made = []
+    for name, algorithm, parent, subject in DEMO_CAS:
+        if name not in existing:
+            cas.create_ca(name, algorithm, actor, parent=parent, subject=subject)
+            made.append(f"CA {name}")
+    tsa = TsaService(platform)
+    try:
+        tsa.active()
+    except TsaNotConfigured:
+        tsa.setup("demo-rsa-root", KeyAlgorithm.RSA2048, actor)
+        made.append("timestamp authority (RSA-2048, under demo-rsa-root)")
+    return made

@@ -18,17 +18,21 @@ _LANDING = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>certseal</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}}
-h1{{color:#b00}}code{{background:#f4f4f4;padding:.1rem .3rem}}li{{margin:.3rem 0}}</style></head>
+h1{{color:#b00}}code{{background:#f4f4f4;padding:.1rem .3rem}}li{{margin:.3rem 0}}
+table{{border-collapse:collapse;font-size:.9rem}}
+td,th{{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left}}</style></head>
 <body><h1>certseal {version}</h1>
 <p>Trusted electronic licenses and electronic signatures — 电子证照与电子签章平台.</p>
 <p>This deployment ({mode}) is running. Available now:</p>
+{cas}
 <ul>
+<li><a href="/tsa">/tsa</a> — RFC 3161 timestamp authority (POST application/timestamp-query)</li>
 <li><a href="/health/ready">/health/ready</a> — readiness: database schema and crypto tokens</li>
 <li><a href="/health/live">/health/live</a> — liveness</li>
-<li><a href="/docs">/docs</a> — the HTTP API (OpenAPI)</li>
+<li><a href="/docs">/docs</a> — the HTTP API (OpenAPI; /api/v1 needs an API key: certseal apikey create)</li>
 </ul>
-<p>Administration is done with the <code>certseal</code> command: <code>certseal keys list</code>,
-<code>certseal token health</code>, <code>certseal audit verify</code>.</p>
+<p>Administration is done with the <code>certseal</code> command: <code>certseal ca list</code>,
+<code>certseal cert issue</code>, <code>certseal keys list</code>, <code>certseal audit verify</code>.</p>
 </body></html>"""
 
 
@@ -44,7 +48,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def landing() -> str:
         mode = "embedded: SQLite, software token" if platform.settings.is_embedded else "cluster"
-        return _LANDING.format(version=__version__, mode=mode)
+        return _LANDING.format(version=__version__, mode=mode, cas=_ca_table(platform))
 
     @app.get("/health/live", tags=["health"], summary="Liveness: the process answers")
     def live() -> dict[str, str]:
@@ -93,3 +97,24 @@ def _error_handlers(app: FastAPI) -> None:
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _ca_table(platform: Platform) -> str:
+    from html import escape
+
+    from certseal.services.ca import CaService
+
+    if not platform.db.schema_is_current():
+        return "<p>The database is not initialised: run <code>certseal init</code>.</p>"
+    rows = "".join(
+        f"<tr><td>{escape(ca.name)}</td><td>{ca.algorithm.value}</td><td>{escape(ca.subject)}</td>"
+        f'<td><a href="/ca/{ca.name}.crt">certificate</a> · <a href="/crl/{ca.name}.crl">CRL</a> · '
+        f"<code>/ocsp/{ca.name}</code></td></tr>"
+        for ca in CaService(platform).list_cas()
+    )
+    if not rows:
+        return "<p>No certificate authority yet: <code>certseal ca create NAME --alg sm2</code>.</p>"
+    return (
+        "<h2>Certificate authorities</h2><table><tr><th>name</th><th>key</th><th>subject</th><th></th></tr>"
+        f"{rows}</table>"
+    )
