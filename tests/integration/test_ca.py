@@ -147,3 +147,16 @@ def test_revocation_and_hold(ca: CaService) -> None:
 def test_bad_serials(bad: str) -> None:
     with pytest.raises(ValidationError, match="serial"):
         normalise_serial(bad)
+
+
+@pytest.mark.parametrize("san", ["email:李四@医院.cn", "dns:药监.cn", "uri:https://例子.cn/"])
+def test_non_ascii_san_is_refused_clearly(ca: CaService, san: str) -> None:
+    with pytest.raises(ValidationError, match="punycode"):
+        ca.issue(
+            "root",
+            "organisation",
+            ACTOR,
+            subject=f"CN=x,O=y,serialNumber={USCC}",
+            generate=KeyAlgorithm.P256,
+            san=[san],
+        )

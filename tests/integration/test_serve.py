@@ -33,8 +33,11 @@ def _get_with_one_retry(url: str) -> int:
 def _wait(predicate, seconds: float = 30) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except OSError:  # workers still starting: nothing listens yet
+            pass
         time.sleep(0.2)
     raise AssertionError("condition not reached in time")
 

@@ -1,5 +1,5 @@
-"""Hand-written DER for hot paths (OCSP responses, timestamps), where pre-encoded parts are joined with a few
-fields that change per response; asn1crypto builds everything else."""
+"""Hand-written DER for hot paths (certificate templates, OCSP responses, timestamps), where pre-encoded parts are
+joined with the few fields that change each time; asn1crypto builds everything else."""
 
 from __future__ import annotations
 

@@ -85,6 +85,8 @@ def parse_san(entry: str) -> tuple[str, str]:
     value = value.strip()
     if kind not in _SAN_KINDS or not value:
         raise ValidationError("san", f"{entry!r} must be dns:NAME, email:ADDRESS, ip:ADDRESS or uri:URI")
+    if kind in ("dns", "email", "uri") and not value.isascii():
+        raise ValidationError("san", f"{value!r} must be ASCII (IA5String): write internationalised names as punycode")
     if kind == "dns" and not _DNS.match(value):
         raise ValidationError("san", f"{value!r} is not a valid DNS name")
     if kind == "email" and not _EMAIL.match(value):

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,17 @@ class Actor:
 
     name: str
     source: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change to append with `AuditTrail.record_many`."""
+
+    entity: str
+    entity_id: str
+    action: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,41 @@ class AuditTrail:
         session.flush()
         return event
 
+    def record_many(self, session: Session, actor: Actor, entries: Sequence[AuditEntry]) -> None:
+        """Append many events inside the caller's transaction: the head is locked and updated once and the events
+        are inserted together; each event is chained and tagged exactly as `record` would."""
+        if not entries:
+            return
+        head = self._lock_head(session, actor)
+        seq, prev_tag = head.last_seq, head.last_tag
+        rows: list[dict[str, Any]] = []
+        for entry in entries:
+            now = utcnow()
+            seq += 1
+            row: dict[str, Any] = {
+                "seq": seq,
+                "at": now,
+                "actor": actor.name,
+                "source": actor.source,
+                "entity": entry.entity,
+                "entity_id": entry.entity_id,
+                "action": entry.action,
+                "before": None if entry.before is None else canonical_json(entry.before),
+                "after": None if entry.after is None else canonical_json(entry.after),
+                "prev_tag": prev_tag,
+                "created_by": actor.name,
+                "created_at": now,
+                "updated_by": actor.name,
+                "updated_at": now,
+            }
+            row["tag"] = prev_tag = self._tag(row)
+            rows.append(row)
+        session.execute(insert(AuditEvent), rows)
+        head.last_seq, head.last_tag = seq, prev_tag
+        head.tag = self._head_tag(seq, prev_tag)
+        head.updated_by, head.updated_at = actor.name, rows[-1]["at"]
+        session.flush()
+
     def _lock_head(self, session: Session, actor: Actor) -> AuditHead:
         head = self._select_head_for_update(session)
         if head is not None:
@@ -158,28 +204,34 @@ class AuditTrail:
         return AuditVerification(ok=True, events_checked=checked)
 
     def _event_tag(self, event: AuditEvent) -> str:
-        content = canonical_json(
-            [
-                event.seq,
-                _iso(event.at),
-                event.actor,
-                event.source,
-                event.entity,
-                event.entity_id,
-                event.action,
-                event.before,
-                event.after,
-                event.created_by,
-                _iso(event.created_at),
-                event.updated_by,
-                _iso(event.updated_at),
-                event.prev_tag,
-            ]
-        )
+        return self._tag({name: getattr(event, name) for name in _TAGGED})
+
+    def _tag(self, event: dict[str, Any]) -> str:
+        content = canonical_json([_iso(event[n]) if n in _TIMES else event[n] for n in _TAGGED])
         return hmac.new(self._key, content.encode(), hashlib.sha256).hexdigest()
 
     def _head_tag(self, last_seq: int, last_tag: str) -> str:
         return hmac.new(self._key, f"head|{last_seq}|{last_tag}".encode(), hashlib.sha256).hexdigest()
+
+
+# The fields an event's tag covers, in this order (the chain format: never reorder).
+_TAGGED = (
+    "seq",
+    "at",
+    "actor",
+    "source",
+    "entity",
+    "entity_id",
+    "action",
+    "before",
+    "after",
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
+    "prev_tag",
+)
+_TIMES = frozenset({"at", "created_at", "updated_at"})
 
 
 def _iso(value: datetime) -> str:

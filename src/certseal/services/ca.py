@@ -1,7 +1,8 @@
 """Certificate authority use cases: create CAs, issue, renew and revoke certificates.
 
 Every certificate is signed and recorded in one transaction, so no certificate exists that the database does not
-hold; the serial's unique constraint means no serial is ever used twice.
+hold; the serial's unique constraint means no serial is ever used twice.  A batch is one transaction too: all of
+its certificates are recorded, each with its own audit event, or none is.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from asn1crypto import x509
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from certseal.crypto.algorithms import KeyAlgorithm
@@ -27,7 +28,7 @@ from certseal.pki import certificates as certs
 from certseal.pki.asn1 import key_identifier
 from certseal.pki.names import name_to_text, parse_dn
 from certseal.pki.profiles import CertificateProfile, profile
-from certseal.services.audit import Actor
+from certseal.services.audit import Actor, AuditEntry
 from certseal.services.keys import KeyService
 from certseal.services.platform import Platform, UnitOfWork
 from certseal.store.cas import ca_named, find_ca
@@ -90,6 +91,26 @@ class IssuedInfo:
     private_key_pkcs8: bytes | None = None
 
 
+@dataclass(frozen=True)
+class IssueRequest:
+    """One certificate of a batch: the subject DN, its public key (from a checked CSR), SAN entries and days."""
+
+    subject: str
+    public_key: PublicKey
+    san: tuple[str, ...] = ()
+    days: int | None = None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A request that passed the profile's rules, ready to sign."""
+
+    attributes: dict[str, str]
+    san: list[tuple[str, str]]
+    public_key: PublicKey
+    validity_days: int
+
+
 def serial_hex(serial: int) -> str:
     text = format(serial, "X")
     return text if len(text) % 2 == 0 else "0" + text
@@ -133,6 +154,49 @@ def _ca_info(ca: CertificateAuthority, parent: str | None) -> CaInfo:
 def _issued_info(row: IssuedCertificate, ca_name: str, pkcs8: bytes | None = None) -> IssuedInfo:
     return IssuedInfo(
         row.serial, ca_name, row.profile, row.subject, row.not_after, row.certificate_der, row.key_label, pkcs8
+    )
+
+
+def _end_entity_profile(profile_name: str) -> CertificateProfile:
+    kind = profile(profile_name)
+    if kind.ca:
+        raise ValidationError("profile", f"{profile_name!r} is a CA profile: use `certseal ca create`")
+    return kind
+
+
+def _check_request(kind: CertificateProfile, index: int, request: IssueRequest) -> _Checked:
+    """The checks `issue` makes, naming the request that broke a rule."""
+    try:
+        attributes = parse_dn(request.subject)
+        kind.check_subject(attributes)
+        return _Checked(
+            attributes, kind.check_san(list(request.san)), request.public_key, kind.validity_days_checked(request.days)
+        )
+    except ValidationError as exc:
+        raise ValidationError(f"requests[{index}].{exc.field}", exc.rule) from None
+
+
+def _issue_entry(values: dict[str, object], ca_name: str) -> AuditEntry:
+    return AuditEntry(
+        "certificate",
+        str(values["serial"]),
+        "issue",
+        after={
+            "ca": ca_name,
+            "profile": values["profile"],
+            "subject": values["subject"],
+            "not_after": values["not_after"],
+            "public_key_sha256": values["public_key_sha256"],
+            "key_label": values["key_label"],
+        },
+    )
+
+
+def _values_info(values: dict[str, object], ca_name: str) -> IssuedInfo:
+    not_after, der = values["not_after"], values["certificate_der"]
+    assert isinstance(not_after, datetime) and isinstance(der, bytes)
+    return IssuedInfo(
+        str(values["serial"]), ca_name, str(values["profile"]), str(values["subject"]), not_after, der, None
     )
 
 
@@ -256,9 +320,7 @@ class CaService:
         """Issue from a public key (a checked CSR) or with a key generated in the deployment's token."""
         if (public_key is None) == (generate is None):
             raise ValidationError("key", "give either a CSR (its public key) or --generate-key, not both")
-        kind = profile(profile_name)
-        if kind.ca:
-            raise ValidationError("profile", f"{profile_name!r} is a CA profile: use `certseal ca create`")
+        kind = _end_entity_profile(profile_name)
         if subject is None:
             raise ValidationError("subject", "is required, e.g. 'CN=张三,O=某医院,C=CN'")
         attributes = parse_dn(subject)
@@ -281,6 +343,37 @@ class CaService:
                 uow, ca_row, kind, attributes, san_entries, public_key, validity_days, serial, key_label
             )
             return _issued_info(row, ca, pkcs8)
+
+    def issue_batch(
+        self, ca: str, profile_name: str, requests: Sequence[IssueRequest], actor: Actor
+    ) -> list[IssuedInfo]:
+        """Issue one certificate per request in one transaction: all are recorded, each with its own audit event,
+        or none is.  Every request is checked before anything is signed."""
+        kind = _end_entity_profile(profile_name)
+        checked = [_check_request(kind, index, request) for index, request in enumerate(requests)]
+        if not checked:
+            return []
+        # Sign before taking the write lock, so concurrent batches sign in parallel; nothing signed leaves this
+        # method unless the transaction below recorded it.
+        with self._platform.db.reading() as session:
+            ca_row = self._ca(session, ca)
+        template = self._template(ca_row, kind)
+        serials: set[int] = set()
+        rows: list[dict[str, object]] = []
+        for request in checked:
+            serial = certs.new_serial()
+            while serial in serials:
+                serial = certs.new_serial()
+            serials.add(serial)
+            rows.append(self._certificate_values(actor, ca_row, kind, template, request, serial, None))
+        with self._platform.unit_of_work(actor) as uow:
+            current = self._ca(uow.session, ca)
+            if current.id != ca_row.id or current.certificate_der != ca_row.certificate_der:
+                raise CertsealError(f"CA {ca!r} changed while the batch was being signed; nothing was issued")
+            uow.session.execute(insert(IssuedCertificate), rows)
+            uow.audit.record_many(uow.session, uow.actor, [_issue_entry(row, current.name) for row in rows])
+        log.info("batch of %d %s certificates issued by CA %s for %s", len(rows), kind.name, ca, actor.name)
+        return [_values_info(row, current.name) for row in rows]
 
     def renew(self, serial: str, actor: Actor) -> IssuedInfo:
         """New serial, same subject, profile and key; the old certificate records what replaced it."""
@@ -386,44 +479,52 @@ class CaService:
         serial: int,
         key_label: str | None,
     ) -> IssuedCertificate:
-        subject_ = certs.subject_from(attributes, public_key, san)
-        validity = certs.Validity.starting(utcnow(), validity_days)
-        if validity.not_after > ca_row.not_after:
-            validity = certs.Validity(validity.not_before, ca_row.not_after)
-        der = certs.issue(self._issuer(ca_row), subject_, kind, validity, serial)
-        row = IssuedCertificate(
-            serial=serial_hex(serial),
-            ca_id=ca_row.id,
-            profile=kind.name,
-            subject=name_to_text(subject_.name),
-            subject_dn=json.dumps(attributes, ensure_ascii=False, sort_keys=True),
-            san=json.dumps([f"{k}:{v}" for k, v in san]) if san else None,
-            algorithm=public_key.algorithm.value,
-            public_key_sha256=hashlib.sha256(public_key.spki_der).hexdigest(),
-            certificate_der=der,
-            not_before=validity.not_before,
-            not_after=validity.not_after,
-            status=CertificateStatus.VALID.value,
-            key_label=key_label,
-            created_by=uow.actor.name,
-            updated_by=uow.actor.name,
-        )
+        request = _Checked(attributes, san, public_key, validity_days)
+        template = self._template(ca_row, kind)
+        values = self._certificate_values(uow.actor, ca_row, kind, template, request, serial, key_label)
+        row = IssuedCertificate(**values)
         uow.session.add(row)
         uow.session.flush()
-        uow.record(
-            "certificate",
-            row.serial,
-            "issue",
-            after={
-                "ca": ca_row.name,
-                "profile": kind.name,
-                "subject": row.subject,
-                "not_after": row.not_after,
-                "public_key_sha256": row.public_key_sha256,
-                "key_label": key_label,
-            },
-        )
+        entry = _issue_entry(values, ca_row.name)
+        uow.record(entry.entity, entry.entity_id, entry.action, after=entry.after)
         return row
+
+    @staticmethod
+    def _certificate_values(
+        actor: Actor,
+        ca_row: CertificateAuthority,
+        kind: CertificateProfile,
+        template: certs.CertificateTemplate,
+        request: _Checked,
+        serial: int,
+        key_label: str | None,
+    ) -> dict[str, object]:
+        """Sign one certificate and return the columns of its certificates row."""
+        subject_ = certs.subject_from(request.attributes, request.public_key, request.san)
+        now = utcnow()
+        validity = certs.Validity.starting(now, request.validity_days)
+        if validity.not_after > ca_row.not_after:
+            validity = certs.Validity(validity.not_before, ca_row.not_after)
+        der = template.issue(subject_, validity, serial)
+        return {
+            "serial": serial_hex(serial),
+            "ca_id": ca_row.id,
+            "profile": kind.name,
+            "subject": name_to_text(subject_.name),
+            "subject_dn": json.dumps(request.attributes, ensure_ascii=False, sort_keys=True),
+            "san": json.dumps([f"{k}:{v}" for k, v in request.san]) if request.san else None,
+            "algorithm": request.public_key.algorithm.value,
+            "public_key_sha256": hashlib.sha256(request.public_key.spki_der).hexdigest(),
+            "certificate_der": der,
+            "not_before": validity.not_before,
+            "not_after": validity.not_after,
+            "status": CertificateStatus.VALID.value,
+            "key_label": key_label,
+            "created_by": actor.name,
+            "created_at": now,
+            "updated_by": actor.name,
+            "updated_at": now,
+        }
 
     def _renew_row(self, uow: UnitOfWork, old: IssuedCertificate) -> IssuedInfo:
         ca_row = uow.session.get(CertificateAuthority, old.ca_id)
@@ -447,18 +548,31 @@ class CaService:
         return _issued_info(row, ca_row.name)
 
     def _issuer(self, ca_row: CertificateAuthority) -> certs.Issuer:
-        memo_key = (
-            "issuer",
-            ca_row.name,
-            hashlib.sha256(ca_row.certificate_der).hexdigest(),
-            self._platform.settings.base_url,
-        )
+        memo_key = self._memo_key("issuer", ca_row)
         cached = self._platform.memo.get(memo_key)
         if isinstance(cached, certs.Issuer):
             return cached
         issuer = self._load_issuer(ca_row)
         self._platform.memo[memo_key] = issuer
         return issuer
+
+    def _template(self, ca_row: CertificateAuthority, kind: CertificateProfile) -> certs.CertificateTemplate:
+        """The CA's pre-encoded certificate for one profile, kept as long as the CA certificate and URLs hold."""
+        memo_key = (*self._memo_key("certificate-template", ca_row), kind.name)
+        cached = self._platform.memo.get(memo_key)
+        if isinstance(cached, certs.CertificateTemplate) and cached.profile == kind:
+            return cached
+        template = certs.CertificateTemplate(self._issuer(ca_row), kind)
+        self._platform.memo[memo_key] = template
+        return template
+
+    def _memo_key(self, what: str, ca_row: CertificateAuthority) -> tuple[str, ...]:
+        return (
+            what,
+            ca_row.name,
+            hashlib.sha256(ca_row.certificate_der).hexdigest(),
+            self._platform.settings.base_url,
+        )
 
     def _load_issuer(self, ca_row: CertificateAuthority) -> certs.Issuer:
         certificate = x509.Certificate.load(ca_row.certificate_der)
