@@ -156,3 +156,60 @@ def test_openapi_documents_every_api_route(api) -> None:  # type: ignore[no-unty
     for _, path, _, _ in ENDPOINTS:
         assert path.replace("/cas/root", "/cas/{name}") in paths
     assert "HTTPBearer" in client.get("/openapi.json").json()["components"]["securitySchemes"]
+
+
+def _csr(tmp_path: Path, name: str) -> str:
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            tmp_path / f"{name}.key",
+            "-subj",
+            f"/CN={name}",
+            "-out",
+            tmp_path / f"{name}.csr",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return (tmp_path / f"{name}.csr").read_text()
+
+
+def test_batch_issuance_over_the_api(api, platform: Platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client, tokens, _ = api
+    auth = {"Authorization": f"Bearer {tokens['registration-officer']}"}
+    csrs = [_csr(tmp_path, f"pharmacist-{i}") for i in range(5)]
+    one = {"ca": "root", "profile": "person", "requests": [{"csr_pem": csrs[0]}]}
+    assert client.post("/api/v1/certificates/batch", json=one).status_code == 401
+    auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
+    assert client.post("/api/v1/certificates/batch", headers=auditor, json=one).status_code == 403
+    response = client.post(
+        "/api/v1/certificates/batch",
+        headers=auth,
+        json={"ca": "root", "profile": "person", "requests": [{"csr_pem": c} for c in csrs]},
+    )
+    assert response.status_code == 201, response.text
+    issued = response.json()
+    assert [c["subject"] for c in issued] == [f"CN=pharmacist-{i}" for i in range(5)]
+    (tmp_path / "ca.pem").write_text(client.get("/api/v1/cas/root", headers=auth).json()["certificate_pem"])
+    for i, cert in enumerate(issued):
+        (tmp_path / f"{i}.pem").write_text(cert["certificate_pem"])
+        checked = subprocess.run(
+            ["openssl", "verify", "-CAfile", tmp_path / "ca.pem", tmp_path / f"{i}.pem"], capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stderr
+    before = len(list(CaService(platform).certificates()))
+    bad = client.post(
+        "/api/v1/certificates/batch",
+        headers=auth,
+        json={"ca": "root", "profile": "person", "requests": [{"csr_pem": csrs[0]}, {"csr_pem": "garbage"}]},
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "requests[1].csr_pem"
+    assert len(list(CaService(platform).certificates())) == before

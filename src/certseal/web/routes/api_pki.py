@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
 from certseal.crypto.algorithms import KeyAlgorithm
+from certseal.errors import ValidationError
 from certseal.pki.csr import load_csr
 from certseal.services.apikeys import Permission
 from certseal.services.audit import Actor
-from certseal.services.ca import CaInfo, CaService, IssuedInfo, RevocationReason, parse_window
+from certseal.services.ca import CaInfo, CaService, IssuedInfo, IssueRequest, RevocationReason, parse_window
 from certseal.web.deps import API_ERRORS, authorised, platform_of
 
 router = APIRouter(prefix="/api/v1", tags=["certificate authorities"], responses=API_ERRORS)
@@ -60,6 +61,19 @@ class CertificateIssue(BaseModel):
     generate_key: KeyAlgorithm | None = Field(None, description="Generate the key in the deployment's token")
     san: list[str] = Field(default_factory=list, examples=[["dns:www.example.cn"]])
     days: int | None = Field(None, ge=1)
+
+
+class BatchItem(BaseModel):
+    csr_pem: str = Field(description="PKCS#10 request, PEM; its signature is checked")
+    subject: str | None = Field(None, description="DN; taken from the CSR when omitted")
+    san: list[str] = Field(default_factory=list)
+    days: int | None = Field(None, ge=1)
+
+
+class BatchIssue(BaseModel):
+    ca: str
+    profile: str
+    requests: list[BatchItem] = Field(min_length=1, max_length=5000)
 
 
 class Revocation(BaseModel):
@@ -138,6 +152,25 @@ def issue_certificate(body: CertificateIssue, request: Request, actor: Issuer) -
         days=body.days,
     )
     return _cert_out(info)
+
+
+@router.post(
+    "/certificates/batch",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue many certificates from CSRs in one transaction (all or none)",
+    description="Every request is checked first; an error names it, e.g. requests[3].subject.",
+)
+def issue_batch(body: BatchIssue, request: Request, actor: Issuer) -> list[CertificateOut]:
+    items = []
+    for index, item in enumerate(body.requests):
+        try:
+            csr = load_csr(item.csr_pem.encode())
+        except ValidationError as exc:
+            raise ValidationError(f"requests[{index}].csr_pem", exc.rule) from None
+        subject = item.subject or ",".join(f"{_short(k)}={v}" for k, v in csr.subject.items())
+        items.append(IssueRequest(subject, csr.public_key, tuple(item.san), item.days))
+    issued = CaService(platform_of(request)).issue_batch(body.ca, body.profile, items, actor)
+    return [_cert_out(info) for info in issued]
 
 
 @router.get("/certificates/{serial}", summary="One issued certificate")
