@@ -42,9 +42,7 @@ lint: install-test
 ## make bench: benchmarks beside their reference implementations (not part of the test suite)
 bench: install-test
 	$(BIN)/python bench/crypto.py
-	$(BIN)/python -m bench.pki_issue
-	$(BIN)/python -m bench.pki_tsa
-	$(BIN)/python -m bench.pki_ocsp
+	$(BIN)/python -m bench.pki
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
