@@ -314,3 +314,49 @@ def test_kill_during_bulk_issuance_loses_nothing(offline: LiveDeployment) -> Non
         ).returncode
         == 0
     )
+
+
+def test_issue_batch_from_a_directory_of_csrs(offline: LiveDeployment) -> None:
+    d = offline
+    d.run("ca", "create", "batch", "--alg", "sm2")
+    d.run("ca", "cert", "batch", "--out", str(d.path("ca.pem")))
+    csr_dir = d.path("csrs")
+    csr_dir.mkdir()
+    for i in range(4):
+        openssl("genpkey", "-algorithm", "SM2", "-out", d.path(f"k{i}.pem"))
+        openssl(
+            "req",
+            "-new",
+            "-utf8",
+            "-key",
+            d.path(f"k{i}.pem"),
+            "-subj",
+            f"/CN=药师{i}",
+            "-sigopt",
+            "distid:1234567812345678",
+            "-out",
+            csr_dir / f"p{i}.csr",
+        )
+    d.run("cert", "issue-batch", "--ca", "batch", "--profile", "person", str(csr_dir), "--out-dir", str(d.path("out")))
+    for i in range(4):
+        assert (
+            openssl(
+                "verify", "-partial_chain", "-CAfile", d.path("ca.pem"), *SM2_ID, d.path("out") / f"p{i}.pem"
+            ).returncode
+            == 0
+        )
+    (csr_dir / "zz.csr").write_text("broken")
+    bad = d.run(
+        "cert",
+        "issue-batch",
+        "--ca",
+        "batch",
+        "--profile",
+        "person",
+        str(csr_dir),
+        "--out-dir",
+        str(d.path("out2")),
+        ok=False,
+    )
+    assert bad.returncode == 2 and "zz.csr" in bad.stderr and not d.path("out2").exists()
+    assert d.run("cert", "list").stdout.count("药师") == 4

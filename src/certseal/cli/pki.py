@@ -138,6 +138,47 @@ def cert_issue(
     )
 
 
+@cert_app.command("issue-batch")
+def cert_issue_batch(
+    ca: Annotated[str, typer.Option("--ca", help="Issuing CA.")],
+    profile: Annotated[str, typer.Option("--profile", help="End-entity profile, e.g. person or seal.")],
+    csrs: Annotated[list[Path], typer.Argument(help="CSR files, or directories of *.csr / *.pem files.", exists=True)],
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where to write one PEM per certificate.")],
+    days: Annotated[int | None, typer.Option("--days", help="Validity in days.")] = None,
+) -> None:
+    """Issue one certificate per CSR in a single transaction: all are issued, or none."""
+    from certseal.pki.csr import load_csr
+    from certseal.services.ca import IssueRequest
+
+    files = _csr_files(csrs)
+    if not files:
+        fail("no CSR files found", 2)
+    requests = []
+    for path in files:
+        try:
+            request = load_csr(path.read_bytes())
+        except ValidationError as exc:
+            raise ValidationError(f"{path}", exc.rule) from None
+        subject = ",".join(f"{_short(k)}={v.replace(',', chr(92) + ',')}" for k, v in request.subject.items())
+        requests.append(IssueRequest(subject, request.public_key, (), days))
+    with out.status(f"issuing {len(requests)} certificates…"):
+        issued = _service().issue_batch(ca, profile, requests, actor())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, info in zip(files, issued, strict=True):
+        write_pem(out_dir / f"{path.stem}.pem", info.certificate_der)
+    out.print(f"issued {len(issued)} certificates ({profile}) from {ca} into {out_dir}")
+
+
+def _csr_files(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in (".csr", ".pem", ".der")))
+        else:
+            found.append(path)
+    return found
+
+
 def _short(attribute: str) -> str:
     from certseal.pki.names import ATTRIBUTES
 
