@@ -113,7 +113,7 @@ def cert_issue(
         fail("--key-out goes with --generate-key", 2)
     request = load_csr(csr.read_bytes()) if csr else None
     if request and subject is None:
-        subject = ",".join(f"{_short(k)}={v.replace(',', chr(92) + ',')}" for k, v in request.subject.items())
+        subject = request.subject_dn
     algorithm = KeyAlgorithm.parse(generate_key, "--generate-key") if generate_key else None
     info = _service().issue(
         ca,
@@ -159,8 +159,7 @@ def cert_issue_batch(
             request = load_csr(path.read_bytes())
         except ValidationError as exc:
             raise ValidationError(f"{path}", exc.rule) from None
-        subject = ",".join(f"{_short(k)}={v.replace(',', chr(92) + ',')}" for k, v in request.subject.items())
-        requests.append(IssueRequest(subject, request.public_key, (), days))
+        requests.append(IssueRequest(request.subject_dn, request.public_key, (), days))
     with out.status(f"issuing {len(requests)} certificates…"):
         issued = _service().issue_batch(ca, profile, requests, actor())
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -177,12 +176,6 @@ def _csr_files(paths: list[Path]) -> list[Path]:
         else:
             found.append(path)
     return found
-
-
-def _short(attribute: str) -> str:
-    from certseal.pki.names import ATTRIBUTES
-
-    return next((k for k, v in ATTRIBUTES.items() if v == attribute), attribute)
 
 
 @cert_app.command("show")

@@ -10,12 +10,18 @@ from certseal.crypto.algorithms import KeyAlgorithm
 from certseal.crypto.keys import PublicKey
 from certseal.errors import CertsealError, CryptoError, InvalidSignature, ValidationError
 from certseal.pki.asn1 import scheme_of
+from certseal.pki.names import format_dn
 
 
 @dataclass(frozen=True)
 class SigningRequest:
     subject: dict[str, str]
     public_key: PublicKey
+
+    @property
+    def subject_dn(self) -> str:
+        """The requested subject as DN text, e.g. 'CN=张三,O=某医院'."""
+        return format_dn(self.subject)
 
 
 def load_csr(data: bytes) -> SigningRequest:

@@ -54,6 +54,17 @@ def parse_dn(text: str, field: str = "subject") -> dict[str, str]:
     return result
 
 
+def format_dn(attributes: dict[str, str]) -> str:
+    """{'common_name': '张三', ...} → 'CN=张三,...', the inverse of parse_dn (commas and semicolons escaped)."""
+    parts = []
+    for name, value in attributes.items():
+        key = _SHORT.get(name)
+        if key is None:
+            raise ValidationError("subject", f"attribute {name!r} cannot be written as a DN")
+        parts.append(f"{key}={value.replace(',', chr(92) + ',').replace(';', chr(92) + ';')}")
+    return ",".join(parts)
+
+
 def build_name(attributes: dict[str, str]) -> x509.Name:
     return x509.Name.build(attributes, use_printable=False)
 

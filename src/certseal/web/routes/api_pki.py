@@ -140,7 +140,7 @@ def issue_certificate(body: CertificateIssue, request: Request, actor: Issuer) -
     request_ = load_csr(body.csr_pem.encode()) if body.csr_pem else None
     subject = body.subject
     if request_ is not None and subject is None:
-        subject = ",".join(f"{_short(k)}={v}" for k, v in request_.subject.items())
+        subject = request_.subject_dn
     info = CaService(platform_of(request)).issue(
         body.ca,
         body.profile,
@@ -167,7 +167,7 @@ def issue_batch(body: BatchIssue, request: Request, actor: Issuer) -> list[Certi
             csr = load_csr(item.csr_pem.encode())
         except ValidationError as exc:
             raise ValidationError(f"requests[{index}].csr_pem", exc.rule) from None
-        subject = item.subject or ",".join(f"{_short(k)}={v}" for k, v in csr.subject.items())
+        subject = item.subject or csr.subject_dn
         items.append(IssueRequest(subject, csr.public_key, tuple(item.san), item.days))
     issued = CaService(platform_of(request)).issue_batch(body.ca, body.profile, items, actor)
     return [_cert_out(info) for info in issued]
@@ -201,9 +201,3 @@ def renew_certificate(serial: str, request: Request, actor: Issuer) -> Certifica
 def renew_expiring(body: BulkRenewal, request: Request, actor: Issuer) -> list[CertificateOut]:
     renewed = CaService(platform_of(request)).renew_expiring(parse_window(body.expiring_within), actor)
     return [_cert_out(info) for info in renewed]
-
-
-def _short(attribute: str) -> str:
-    from certseal.pki.names import ATTRIBUTES
-
-    return next((k for k, v in ATTRIBUTES.items() if v == attribute), attribute)
