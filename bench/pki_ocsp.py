@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 TARGET_PREPRODUCED = 10_000
@@ -108,7 +109,7 @@ async def _drive(host: str, port: int, path: str, bodies: list[bytes], seconds: 
         *(_connection(host, port, path, bodies, deadline, 10_000_000, counts) for _ in range(connections))
     )
     elapsed = time.monotonic() - started
-    print(f"{counts[0]} {counts[1]} {elapsed:.3f}")
+    print(f"{counts[0]} {counts[1]} {elapsed:.3f} {time.process_time():.3f}")
 
 
 def client_main(args: argparse.Namespace) -> None:
@@ -116,17 +117,48 @@ def client_main(args: argparse.Namespace) -> None:
     asyncio.run(_drive("127.0.0.1", args.port, args.path, bodies, args.seconds, args.connections))
 
 
-def load(port: int, path: str, bodies: list[bytes], seconds: float, connections: int, work: Path) -> tuple[float, int]:
-    """Run the client process; (successful responses per second, errors)."""
+@dataclass
+class Load:
+    """One run of the client: the rate, and CPU time per response of the client and of the server processes."""
+
+    rate: float
+    errors: int
+    client_us: float = 0.0
+    server_us: float = 0.0
+
+    def server_bound(self, cores: int) -> float:
+        """Responses/s the server would sustain on `cores` cores with the client on other ones."""
+        return cores * 1e6 / self.server_us if self.server_us else 0.0
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU time of processes (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    port: int, path: str, bodies: list[bytes], seconds: float, connections: int, work: Path, servers: list[int]
+) -> Load:
+    """Run the client process; the rate, errors and CPU time per response."""
     file = work / f"bodies-{random.randrange(1 << 30)}.txt"
     file.write_text("\n".join(base64.b64encode(b).decode() for b in bodies))
+    server_before = _cpu_seconds(servers)
     result = subprocess.run(
         [sys.executable, __file__, "--client", "--port", str(port), "--path", path, "--bodies", str(file),
          "--seconds", str(seconds), "--connections", str(connections)],
         capture_output=True, text=True, check=True, timeout=seconds + 120,
     )  # fmt: skip
-    ok, errors, elapsed = result.stdout.split()
-    return int(ok) / float(elapsed), int(errors)
+    server_cpu = _cpu_seconds(servers) - server_before
+    ok, errors, elapsed, client_cpu = result.stdout.split()
+    done = max(1, int(ok) + int(errors))
+    return Load(int(ok) / float(elapsed), int(errors), float(client_cpu) * 1e6 / done, server_cpu * 1e6 / done)
 
 
 # --- the deployment --------------------------------------------------------------------------------------------
@@ -228,6 +260,35 @@ def serve_main(args: argparse.Namespace) -> None:
     run_worker("127.0.0.1", args.port, access_log=False, reuse_port=True)
 
 
+def report(
+    args: argparse.Namespace,
+    ours: list[tuple[str, Load, str, float | None]],
+    peer_plain: Load,
+    peer_nonce: Load,
+    errors: int,
+) -> None:
+    rows = [(label, result.rate, reference, value) for label, result, reference, value in ours]
+    rows.append(("openssl ocsp -port (1 proc), no nonce, RSA", peer_plain.rate, "ours / openssl", ours[0][1].rate))
+    rows.append(("openssl ocsp -port (1 proc), nonce, RSA", peer_nonce.rate, "ours / openssl", ours[2][1].rate))
+    cores = os.cpu_count() or 1
+    print(f"\nOCSP over loopback, {args.workers} uvicorn worker(s), {cores} core(s), {args.connections} connections")
+    print(f"{'':44} {'responses/s':>12}   {'reference':<22} {'value':>10} {'ratio':>7}")
+    for label, rate, reference, value in rows:
+        if reference == "ours / openssl":
+            ratio = value / rate if value and rate else None
+        else:
+            ratio = rate / value if value else None
+        shown = f"{value:10.0f}" if value else f"{'n/a':>10}"
+        print(f"{label:44} {rate:12.0f}   {reference:<22} {shown} {ratio if ratio is None else f'{ratio:7.2f}'}")
+    print(f"errors (non-200 or non-OCSP answers): {errors}")
+    print(f"\nCPU per response (the load client shares the {cores} cores); 'server-bound' = {cores} cores / server CPU")
+    print(f"{'':44} {'client µs':>10} {'server µs':>10} {'server-bound/s':>15} {'ratio':>7}")
+    for label, result, _, value in ours:
+        bound = result.server_bound(cores)
+        shown_ratio = f"{bound / value:7.2f}" if value else f"{'n/a':>7}"
+        print(f"{label:44} {result.client_us:10.0f} {result.server_us:10.0f} {bound:15.0f} {shown_ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
@@ -269,20 +330,23 @@ def main() -> None:
         ]
         processes.extend(servers)
         wait_http(f"http://127.0.0.1:{port}/health/live")
+        pids = [server.pid for server in servers]
         for ca in plain:  # warm every worker's caches (responders, keys, in-process responses)
-            load(port, f"/ocsp/{ca}", plain[ca], 2, args.connections, work)
+            load(port, f"/ocsp/{ca}", plain[ca], 2, args.connections, work, pids)
 
-        rows: list[tuple[str, float, str, float | None]] = []
-        ours_plain, errors = load(port, "/ocsp/rsa-ca", plain["rsa-ca"], args.seconds, args.connections, work)
-        rows.append(("pre-produced, no nonce (RSA CA)", ours_plain, "target", TARGET_PREPRODUCED))
-        sm2_plain, _ = load(port, "/ocsp/sm2-ca", plain["sm2-ca"], args.seconds, args.connections, work)
-        rows.append(("pre-produced, no nonce (SM2 CA)", sm2_plain, "target", TARGET_PREPRODUCED))
+        def run(path: str, bodies: list[bytes], pids: list[int] = pids, at: int = port) -> Load:
+            return load(at, path, bodies, args.seconds, args.connections, work, pids)
+
+        ours: list[tuple[str, Load, str, float | None]] = [
+            ("pre-produced, no nonce (RSA CA)", run("/ocsp/rsa-ca", plain["rsa-ca"]), "target", TARGET_PREPRODUCED),
+            ("pre-produced, no nonce (SM2 CA)", run("/ocsp/sm2-ca", plain["sm2-ca"]), "target", TARGET_PREPRODUCED),
+        ]
         speed = openssl_speed(args.workers)
-        live_rsa, e1 = load(port, "/ocsp/rsa-ca", nonced["rsa-ca"], args.seconds, args.connections, work)
-        rows.append(("live-signed with nonce, RSA-2048", live_rsa, "openssl speed sign/s", speed.get("rsa2048")))
-        live_sm2, e2 = load(port, "/ocsp/sm2-ca", nonced["sm2-ca"], args.seconds, args.connections, work)
-        rows.append(("live-signed with nonce, SM2", live_sm2, "openssl speed sign/s", speed.get("sm2")))
-        errors += e1 + e2
+        ours.append(("live-signed with nonce, RSA-2048", run("/ocsp/rsa-ca", nonced["rsa-ca"]), "openssl speed sign/s",
+                     speed.get("rsa2048")))  # fmt: skip
+        ours.append(("live-signed with nonce, SM2", run("/ocsp/sm2-ca", nonced["sm2-ca"]), "openssl speed sign/s",
+                     speed.get("sm2")))  # fmt: skip
+        errors = sum(result.errors for _, result, _, _ in ours)
         for server in servers:
             server.terminate()
             server.wait(timeout=20)
@@ -300,24 +364,9 @@ def main() -> None:
         time.sleep(1.0)
         if peer.poll() is not None:
             print("openssl ocsp responder failed:", (work / "openssl-ocsp.log").read_text())
-        peer_plain, _ = load(peer_port, "/", plain["rsa-ca"], args.seconds, args.connections, work)
-        peer_nonce, _ = load(peer_port, "/", nonced["rsa-ca"], args.seconds, args.connections, work)
-        rows.append(("openssl ocsp -port (1 proc), no nonce, RSA", peer_plain, "ours / openssl", ours_plain))
-        rows.append(("openssl ocsp -port (1 proc), nonce, RSA", peer_nonce, "ours / openssl", live_rsa))
-
-        cores = os.cpu_count()
-        print(
-            f"\nOCSP over loopback, {args.workers} uvicorn worker(s), {cores} core(s), {args.connections} connections"
-        )
-        print(f"{'':44} {'responses/s':>12}   {'reference':<22} {'value':>10} {'ratio':>7}")
-        for label, rate, reference, value in rows:
-            if reference == "ours / openssl":
-                ratio = value / rate if value and rate else None
-            else:
-                ratio = rate / value if value else None
-            shown = f"{value:10.0f}" if value else f"{'n/a':>10}"
-            print(f"{label:44} {rate:12.0f}   {reference:<22} {shown} {ratio if ratio is None else f'{ratio:7.2f}'}")
-        print(f"errors (non-200 or non-OCSP answers): {errors}")
+        peer_plain = run("/", plain["rsa-ca"], [peer.pid], peer_port)
+        peer_nonce = run("/", nonced["rsa-ca"], [peer.pid], peer_port)
+        report(args, ours, peer_plain, peer_nonce, errors)
     finally:
         for process in processes:
             if process.poll() is None:

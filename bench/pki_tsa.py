@@ -53,8 +53,8 @@ def _pin(cpu: int) -> None:
 
 
 def _http_client(
-    port: int, request: bytes, seconds: float, clients: int, cpu: int, result: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
+    port: int, request: bytes, seconds: float, clients: int, cpu: int, result: multiprocessing.Queue[float]
+) -> None:
     _pin(cpu)
     counts = [0] * clients
     stop = time.perf_counter() + seconds
@@ -107,7 +107,7 @@ def _free_port() -> int:
 def bench(alg: KeyAlgorithm, seconds: float, cpu: int, client_cpu: int, clients: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        platform = Platform(Settings(home=home, kek=KEK, audit_key=AUDIT_KEY))  # type: ignore[arg-type]
+        platform = Platform(Settings(home=home, kek=KEK, audit_key=AUDIT_KEY))
         platform.db.migrate()
         CaService(platform).create_ca("root", alg, ACTOR)
         service = TsaService(platform)

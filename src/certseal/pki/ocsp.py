@@ -104,6 +104,10 @@ def _integer(data: bytes, start: int, stop: int, what: str) -> int:
     return int.from_bytes(data[start:stop], "big", signed=True)
 
 
+# the reader as other strict parsers use it (TimeStampReq); they turn MalformedRequest into their own error
+der_header, der_expect, der_peek, der_integer = _header, _expect, _peek, _integer
+
+
 def _oid(dotted: str) -> bytes:
     return bytes(core.ObjectIdentifier(dotted).dump())
 

@@ -34,6 +34,7 @@ from certseal.crypto.signer import Signer
 from certseal.errors import CertsealError, ValidationError
 from certseal.pki.asn1 import signature_algorithm
 from certseal.pki.der import positive_integer, tlv
+from certseal.pki.ocsp import MalformedRequest, der_expect, der_header, der_integer, der_peek
 
 # Placeholder policy under a private-enterprise arc reserved for certseal deployments; a production TSA publishes its
 # own policy OID (ETSI EN 319 421 / its practice statement) and would configure it instead.
@@ -50,6 +51,7 @@ IMPRINT_ALGORITHMS: dict[str, tuple[str, int]] = {
     SM3_OID: ("sm3", 32),
 }
 _IMPRINT_OIDS = {name: oid for oid, (name, _) in IMPRINT_ALGORITHMS.items()}
+_IMPRINT_BY_DER = {bytes(core.ObjectIdentifier(oid).dump()): known for oid, known in IMPRINT_ALGORITHMS.items()}
 
 
 class FailureInfo(StrEnum):
@@ -89,44 +91,120 @@ class TimestampRequest:
 
 
 def parse_request(data: bytes, policy: str = TSA_POLICY_OID) -> TimestampRequest:
-    """Check a DER TimeStampReq; raise RequestRejected with the failure info RFC 3161 (and OpenSSL's TSA) use."""
+    """Check a DER TimeStampReq; raise RequestRejected with the failure info RFC 3161 (and OpenSSL's TSA) use.
+
+    A small strict DER reader (the one OCSP requests go through), not asn1crypto: it runs for every token, and
+    refuses BER forms (indefinite or non-minimal lengths, non-minimal INTEGERs, trailing bytes) DER forbids.
+    """
     if not data or len(data) > MAX_REQUEST_BYTES:
         raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"request must be 1 to {MAX_REQUEST_BYTES} bytes of DER")
+    if type(data) is not bytes:
+        data = bytes(data)
     try:
-        request = tsp.TimeStampReq.load(data, strict=True)
-        version = int(request["version"])
-        imprint = request["message_imprint"]
-        algorithm = imprint["hash_algorithm"]
-        oid = algorithm["algorithm"].dotted
-        parameters = algorithm["parameters"].dump()
-        hashed = imprint["hashed_message"].native
-        req_policy = request["req_policy"].dotted if request["req_policy"].native is not None else None
-        nonce = request["nonce"].native
-        cert_req = bool(request["cert_req"].native)
-        extensions = request["extensions"].native
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"not a DER TimeStampReq: {exc}") from None
-    if version != 1:
-        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"request version must be 1, not {version}")
-    known = IMPRINT_ALGORITHMS.get(oid)
+        fields = _read_request(data)
+    except MalformedRequest as exc:
+        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"not a DER TimeStampReq: {exc.message}") from None
+    return _check_request(data, fields, policy)
+
+
+@dataclass(frozen=True, slots=True)
+class _RequestFields:
+    """Offsets and values of a TimeStampReq read for its structure only; `_check_request` judges them."""
+
+    version: int
+    imprint: tuple[int, int]  # MessageImprint TLV
+    oid: tuple[int, int]  # hashAlgorithm OID TLV (starts where hashAlgorithm's contents do)
+    parameters: bytes
+    hashed: tuple[int, int]  # hashedMessage contents
+    policy: tuple[int, int] | None  # reqPolicy OID TLV
+    nonce: tuple[int, int, int] | None  # TLV start, contents start, end
+    cert_req: bool
+    extensions: bool  # a non-empty [0] extensions
+
+
+def _read_request(der: bytes) -> _RequestFields:
+    start, stop = der_expect(der, 0, len(der), 0x30, "TimeStampReq")
+    if stop != len(der):
+        raise MalformedRequest("trailing bytes after the TimeStampReq")
+    v_start, v_stop = der_expect(der, start, stop, 0x02, "version")
+    version = der_integer(der, v_start, v_stop, "version")
+    m_start, m_stop = der_expect(der, v_stop, stop, 0x30, "messageImprint")
+    a_start, a_stop = der_expect(der, m_start, m_stop, 0x30, "hashAlgorithm")
+    o_stop = der_expect(der, a_start, a_stop, 0x06, "hashAlgorithm OID")[1]
+    if o_stop != a_stop and der_header(der, o_stop, a_stop)[2] != a_stop:
+        raise MalformedRequest("unexpected field after the hashAlgorithm parameters")
+    h_start, h_stop = der_expect(der, a_stop, m_stop, 0x04, "hashedMessage")
+    if h_stop != m_stop:
+        raise MalformedRequest("unexpected field in messageImprint")
+    pos = m_stop
+    policy = nonce = None
+    cert_req = extensions = False
+    if der_peek(der, pos, stop) == 0x06:
+        policy = (pos, der_expect(der, pos, stop, 0x06, "reqPolicy")[1])
+        pos = policy[1]
+    if der_peek(der, pos, stop) == 0x02:
+        n_start, n_stop = der_expect(der, pos, stop, 0x02, "nonce")
+        der_integer(der, n_start, n_stop, "nonce")
+        nonce, pos = (pos, n_start, n_stop), n_stop
+    if der_peek(der, pos, stop) == 0x01:
+        b_start, b_stop = der_expect(der, pos, stop, 0x01, "certReq")
+        if b_stop - b_start != 1 or der[b_start] not in (0x00, 0xFF):
+            raise MalformedRequest("certReq must be a DER BOOLEAN")
+        cert_req, pos = der[b_start] == 0xFF, b_stop
+    if der_peek(der, pos, stop) == 0xA0:
+        e_start, e_stop = der_expect(der, pos, stop, 0xA0, "extensions")
+        _read_extensions(der, e_start, e_stop)
+        extensions, pos = e_start != e_stop, e_stop
+    if pos != stop:
+        raise MalformedRequest("unexpected field in TimeStampReq")
+    return _RequestFields(
+        version, (v_stop, m_stop), (a_start, o_stop), der[o_stop:a_stop],
+        (h_start, h_stop), policy, nonce, cert_req, extensions,
+    )  # fmt: skip
+
+
+def _read_extensions(der: bytes, pos: int, end: int) -> None:
+    while pos < end:
+        pos = der_expect(der, pos, end, 0x30, "Extension")[1]
+
+
+def _check_request(der: bytes, fields: _RequestFields, policy: str) -> TimestampRequest:
+    if fields.version != 1:
+        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"request version must be 1, not {fields.version}")
+    known = _IMPRINT_BY_DER.get(der[fields.oid[0] : fields.oid[1]])
     if known is None:
+        oid = _dotted(der[fields.oid[0] : fields.oid[1]])
         supported = ", ".join(name for name, _ in IMPRINT_ALGORITHMS.values())
         raise RequestRejected(FailureInfo.BAD_ALG, f"message digest algorithm {oid} is not supported ({supported})")
-    if parameters not in (b"", b"\x05\x00"):  # absent or NULL
+    if fields.parameters not in (b"", b"\x05\x00"):  # absent or NULL
         raise RequestRejected(FailureInfo.BAD_ALG, "message digest algorithm parameters must be absent or NULL")
     name, length = known
-    if not isinstance(hashed, bytes) or len(hashed) != length:
+    hashed = der[fields.hashed[0] : fields.hashed[1]]
+    if len(hashed) != length:
         raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"a {name} message imprint must be {length} bytes")
-    if req_policy is not None and req_policy != policy:
-        raise RequestRejected(FailureInfo.UNACCEPTED_POLICY, f"policy {req_policy} is not supported; use {policy}")
-    if extensions:
+    req_policy = None
+    if fields.policy is not None:
+        policy_der = der[fields.policy[0] : fields.policy[1]]
+        req_policy = _dotted(policy_der)
+        if req_policy != policy:
+            raise RequestRejected(FailureInfo.UNACCEPTED_POLICY, f"policy {req_policy} is not supported; use {policy}")
+    if fields.extensions:
         raise RequestRejected(FailureInfo.UNACCEPTED_EXTENSION, "request extensions are not supported")
-    nonce_der = None
-    if nonce is not None:
-        if len(request["nonce"].contents) > MAX_NONCE_BYTES:
+    nonce = nonce_der = None
+    if fields.nonce is not None:
+        tlv_start, contents, end = fields.nonce
+        if end - contents > MAX_NONCE_BYTES:
             raise RequestRejected(FailureInfo.BAD_REQUEST, f"nonce is longer than {MAX_NONCE_BYTES} bytes")
-        nonce_der = request["nonce"].dump()
-    return TimestampRequest(name, hashed, imprint.dump(), nonce, nonce_der, cert_req, req_policy)
+        nonce, nonce_der = int.from_bytes(der[contents:end], "big", signed=True), der[tlv_start:end]
+    imprint_der = der[fields.imprint[0] : fields.imprint[1]]
+    return TimestampRequest(name, hashed, imprint_der, nonce, nonce_der, fields.cert_req, req_policy)
+
+
+def _dotted(oid_der: bytes) -> str:
+    try:
+        return str(core.ObjectIdentifier.load(oid_der, strict=True).dotted)
+    except (ValueError, TypeError) as exc:
+        raise RequestRejected(FailureInfo.BAD_DATA_FORMAT, f"not a DER TimeStampReq: bad OID: {exc}") from None
 
 
 def build_request(

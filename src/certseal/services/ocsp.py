@@ -7,13 +7,20 @@ the CA key.  Each process re-reads that choice at most every RESPONDER_TTL secon
 
 Requests without a nonce for one certificate are answered from pre-produced responses (ocsp_responses, and an
 in-process copy).  A stored response is served only if what it says still equals what the certificates table says
-now — status, revocation time and reason, read on every request — and it is signed by the current responder key and
-not near its nextUpdate; otherwise a new one is signed and stored.  Comparing content rather than timestamps means
-no clock or transaction ordering can make a revoked certificate come back "good" from the cache.
+now — status, revocation time and reason — and it is signed by the current responder key and not near its
+nextUpdate; otherwise a new one is signed and stored.  Comparing content rather than timestamps means no clock or
+transaction ordering can make a revoked certificate come back "good" from the cache.
+
+"What the certificates table says now" is read on every request on PostgreSQL.  On SQLite a process keeps the
+statuses it has read together with the database's `PRAGMA data_version` read just before them, on a connection of
+its own that never writes: SQLite changes that number whenever any other connection, in any process, commits.  A
+request first reads the number (~2 µs); if it moved, every kept status is dropped and read again.  So a revocation
+committed anywhere is seen by the next request, as with a query, without one.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import weakref
@@ -125,12 +132,66 @@ def expected_status(status: str, revoked_at: datetime | None, reason: str | None
     return ocsp.revoked(revoked_at, None if code == 0 else code)  # RFC 5280 5.3.1: omit "unspecified"
 
 
-class _State:
-    """What one process keeps between requests: responders per CA and the in-memory response cache."""
+class _DataVersion:
+    """SQLite's `PRAGMA data_version` on a connection of its own: it changes when any other connection commits."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, engine: Engine) -> _DataVersion | None:
+        """None unless the engine is a file-backed SQLite database (PostgreSQL: statuses are queried every time)."""
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return cls(database)
+
+    def read(self) -> int:
+        with self._lock:
+            row = self._connection.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+
+class _StatusCache:
+    """Certificate statuses read at one data_version; all dropped as soon as the database changes."""
+
+    def __init__(self, version: _DataVersion | None) -> None:
+        self._version = version
+        self._at: int | None = None
+        self._statuses: dict[tuple[int, str], ocsp.CertStatus] = {}
+
+    def current(self) -> int | None:
+        """The database's version now (None: nothing is kept); drops what was read at an older one."""
+        if self._version is None:
+            return None
+        now = self._version.read()
+        if now != self._at:
+            self._statuses = {}
+            self._at = now
+        return now
+
+    def get(self, ca_id: int, serial: str) -> ocsp.CertStatus | None:
+        return self._statuses.get((ca_id, serial))
+
+    def keep(self, version: int | None, ca_id: int, statuses: dict[str, ocsp.CertStatus]) -> None:
+        """Keep statuses queried after `version` was read, unless the database has moved on since."""
+        if version is None or version != self._at:
+            return
+        if len(self._statuses) + len(statuses) > _MEMORY_LIMIT:
+            self._statuses = {}
+        kept = self._statuses
+        for serial, status in statuses.items():
+            kept[(ca_id, serial)] = status
+
+
+class _State:
+    """What one process keeps between requests: responders per CA, statuses, the in-memory response cache."""
+
+    def __init__(self, platform: Platform) -> None:
         self.responders: dict[str, _CaResponder] = {}
         self.memory: dict[tuple[int, bytes], _Produced] = {}
+        self.statuses = _StatusCache(_DataVersion.of(platform.db.engine))
         self.lock = threading.Lock()
         self._read_engine: Engine | None = None
 
@@ -149,7 +210,7 @@ def _state_of(platform: Platform) -> _State:
     with _STATES_LOCK:
         state = _STATES.get(platform)
         if state is None:
-            state = _STATES[platform] = _State()
+            state = _STATES[platform] = _State(platform)
         return state
 
 
@@ -224,7 +285,24 @@ class OcspService:
         )
 
     def _statuses(self, ca: _CaResponder, serials: list[str]) -> dict[str, ocsp.CertStatus]:
-        # a Core connection, not an ORM session: this query runs for every request and the session costs ~4x it
+        cache = self._state.statuses
+        version = cache.current()  # read before the query: a commit after it changes the version
+        found: dict[str, ocsp.CertStatus] = {}
+        missing: list[str] = []
+        for serial in serials:
+            status = cache.get(ca.ca_id, serial)
+            if status is None:
+                missing.append(serial)
+            else:
+                found[serial] = status
+        if missing:
+            queried = self._query_statuses(ca, missing)
+            cache.keep(version, ca.ca_id, queried)
+            found.update(queried)
+        return found
+
+    def _query_statuses(self, ca: _CaResponder, serials: list[str]) -> dict[str, ocsp.CertStatus]:
+        # a Core connection, not an ORM session: the session costs ~4x the query
         with self._state.read_engine(self._platform).connect() as connection:
             rows = connection.execute(_STATUS, {"ca_id": ca.ca_id, "serials": serials}).all()
         return {serial: expected_status(status, at, reason) for serial, status, at, reason in rows}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import threading
 import time
 import weakref
@@ -25,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from certseal.crypto.algorithms import KeyAlgorithm
@@ -43,7 +45,7 @@ log = get_logger("tsa")
 TSA_PROFILE = "tsa"
 RELOAD_SECONDS = 1.0
 _TSA_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-_INSERTERS: weakref.WeakKeyDictionary[Platform, Callable[[dict[str, Any]], bool]] = weakref.WeakKeyDictionary()
+_INSERTERS: weakref.WeakKeyDictionary[Platform, _RowInserter] = weakref.WeakKeyDictionary()
 
 
 class TsaNotConfigured(NotFound):
@@ -73,39 +75,42 @@ _CACHE: weakref.WeakKeyDictionary[Platform, dict[str, _Loaded]] = weakref.WeakKe
 _CACHE_LOCK = threading.Lock()
 
 
-def _row_inserter(platform: Platform) -> Callable[[dict[str, Any]], bool]:
-    """An INSERT of one timestamps row in its own transaction, compiled once for the database in use.
+class _RowInserter:
+    """INSERTs of one timestamps row in its own transaction, compiled once for the database in use.
 
     The hot path: the statement is compiled and the column types' bind processors looked up once, then each row
-    goes straight to a pooled DBAPI connection (about a third of the cost of a Core execute).  The values stored
-    are the ones SQLAlchemy would store, because its own bind processors convert them.  Returns False if the
-    serial is taken (primary key).
+    goes straight to a DBAPI connection (about a third of the cost of a Core execute).  The values stored are the
+    ones SQLAlchemy would store, because its own bind processors convert them.
     """
-    inserter = _INSERTERS.get(platform)
-    if inserter is not None:
-        return inserter
-    engine = platform.db.engine
-    table = TimestampRecord.__table__
-    compiled = insert(table).compile(dialect=engine.dialect)  # type: ignore[arg-type]
-    sql = str(compiled)
-    names = list(compiled.positiontup or [])
-    processors: dict[str, Callable[[Any], Any] | None] = {
-        c.name: c.type.bind_processor(engine.dialect) for c in table.columns
-    }
-    dbapi = engine.dialect.loaded_dbapi
 
-    def insert_row(row: dict[str, Any]) -> bool:
-        values = {k: _bind(processors[k], v) for k, v in row.items()}
-        params: Any = tuple(values[n] for n in names) if names else values
-        connection = engine.raw_connection()
+    def __init__(self, engine: Engine) -> None:
+        table = TimestampRecord.__table__
+        compiled = insert(table).compile(dialect=engine.dialect)  # type: ignore[arg-type]
+        self._engine = engine
+        self._sql = str(compiled)
+        self._names = list(compiled.positiontup or [])
+        self._processors: dict[str, Callable[[Any], Any] | None] = {
+            c.name: c.type.bind_processor(engine.dialect) for c in table.columns
+        }
+        self._dbapi = engine.dialect.loaded_dbapi
+        self._own = _own_sqlite_connection(engine)
+        self._own_lock = threading.Lock()
+
+    def _params(self, row: dict[str, Any]) -> Any:
+        values = {k: _bind(self._processors[k], v) for k, v in row.items()}
+        return tuple(values[n] for n in self._names) if self._names else values
+
+    def insert(self, row: dict[str, Any]) -> bool:
+        """Insert through the pool, waiting for the database as long as it takes; False if the serial is taken."""
+        connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(sql, params)  # SQLite: autocommit mode (store/db.py), one atomic statement
-            except dbapi.IntegrityError:
+                cursor.execute(self._sql, self._params(row))  # SQLite: autocommit mode (store/db.py), one statement
+            except self._dbapi.IntegrityError:
                 connection.rollback()
                 return False
-            except dbapi.Error as exc:
+            except self._dbapi.Error as exc:
                 connection.rollback()
                 raise CertsealError(f"the timestamps table cannot be written: {exc}") from exc
             finally:
@@ -115,8 +120,38 @@ def _row_inserter(platform: Platform) -> Callable[[dict[str, Any]], bool]:
         finally:
             connection.close()
 
-    _INSERTERS[platform] = insert_row
-    return insert_row
+    def insert_without_waiting(self, row: dict[str, Any]) -> bool | None:
+        """Insert on this process's own SQLite connection if the database is free right now; None if it is not
+        (another writer holds it, another thread uses the connection, or the database is not SQLite)."""
+        if self._own is None or not self._own_lock.acquire(blocking=False):
+            return None
+        try:
+            self._own.execute(self._sql, self._params(row))  # autocommit: one atomic statement
+            return True
+        except sqlite3.IntegrityError:
+            return False
+        except sqlite3.Error:
+            return None  # busy (busy timeout 0) or otherwise unavailable: the caller takes the waiting path
+        finally:
+            self._own_lock.release()
+
+
+def _own_sqlite_connection(engine: Engine) -> sqlite3.Connection | None:
+    """A file-backed SQLite database's own connection with the pool's settings, but a busy timeout of 0."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=0)
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA synchronous=NORMAL")  # journal_mode=WAL is a property of the file, set by the pool
+    return connection
+
+
+def _row_inserter(platform: Platform) -> _RowInserter:
+    inserter = _INSERTERS.get(platform)
+    if inserter is None:
+        inserter = _INSERTERS[platform] = _RowInserter(platform.db.engine)
+    return inserter
 
 
 def _bind(processor: Callable[[Any], Any] | None, value: Any) -> Any:
@@ -175,21 +210,35 @@ class TsaService:
 
         Raises TsaNotConfigured when no TSA certificate is usable (the caller answers 503, not a rejection).
         """
+        response = self._stamp(request_der, wait=True)
+        assert response is not None
+        return response
+
+    def stamp_without_waiting(self, request_der: bytes) -> bytes | None:
+        """As `stamp`, or None (nothing recorded) if the database would make it wait: for an event loop, which
+        then calls `stamp` in a thread."""
+        return self._stamp(request_der, wait=False)
+
+    def _stamp(self, request_der: bytes, wait: bool) -> bytes | None:
         try:
             request = parse_request(request_der, self._platform.settings.tsa_policy_oid)
         except RequestRejected as exc:
             return rejection(exc.failure, exc.message)
         authority = self._loaded().authority
         try:
-            serial, gen_time = self._record(request.imprint_text)
+            reserved = self._record(request.imprint_text, wait)
+            if reserved is None:
+                return None
+            serial, gen_time = reserved
             return authority.issue(request, serial, gen_time).response_der
         except (SQLAlchemyError, CertsealError) as exc:
             log.exception("TSA %s could not issue a timestamp: %s", self.name, exc)
             return rejection(FailureInfo.SYSTEM_FAILURE, "the timestamp authority failed; try again later")
 
-    def _record(self, imprint: str) -> tuple[int, datetime]:
-        """Reserve a fresh serial in the timestamps table (its primary key makes it unique) and return it."""
-        insert_row = _row_inserter(self._platform)
+    def _record(self, imprint: str, wait: bool = True) -> tuple[int, datetime] | None:
+        """Reserve a fresh serial in the timestamps table (its primary key makes it unique) and return it; None
+        if not `wait`ing and the database is busy."""
+        inserter = _row_inserter(self._platform)
         for _ in range(3):
             serial, now = certs.new_serial(), utcnow().replace(microsecond=0)
             row = {
@@ -202,7 +251,10 @@ class TsaService:
                 "updated_by": "tsa",
                 "updated_at": now,
             }
-            if insert_row(row):
+            inserted = inserter.insert(row) if wait else inserter.insert_without_waiting(row)
+            if inserted is None:
+                return None
+            if inserted:
                 return serial, now
             log.warning("TSA %s: serial %s taken, drawing another", self.name, row["serial"])
         raise CertsealError("could not reserve a unique timestamp serial")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import certseal.web.routes as web_routes
 from certseal import __version__
@@ -67,10 +69,37 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     return app
 
 
+FastPath = Callable[[Scope], ASGIApp | None]
+
+
+class _ProtocolPaths:
+    """Plain ASGI endpoints (OCSP, TSA) answered before FastAPI's router: their clients call them thousands of
+    times a second, and the router's matching and request handling cost several times the answer itself."""
+
+    def __init__(self, app: ASGIApp, fast_paths: tuple[FastPath, ...]) -> None:
+        self.app = app
+        self.fast_paths = fast_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for fast_path in self.fast_paths:
+                endpoint = fast_path(scope)
+                if endpoint is not None:
+                    await endpoint(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def _mount_routers(app: FastAPI) -> None:
-    """Every module under certseal.web.routes exposes a `router`."""
+    """Every module under certseal.web.routes exposes a `router`; one may add a `fast_path` (see _ProtocolPaths)."""
+    fast_paths: list[FastPath] = []
     for module in pkgutil.iter_modules(web_routes.__path__):
-        app.include_router(importlib.import_module(f"certseal.web.routes.{module.name}").router)
+        routes = importlib.import_module(f"certseal.web.routes.{module.name}")
+        app.include_router(routes.router)
+        if hasattr(routes, "fast_path"):
+            fast_paths.append(routes.fast_path)
+    if fast_paths:
+        app.add_middleware(_ProtocolPaths, fast_paths=tuple(fast_paths))
 
 
 def _error_handlers(app: FastAPI) -> None:
