@@ -74,31 +74,12 @@ def test_every_endpoint_for_every_role(api, method: str, path: str, body: object
 
 def test_issue_from_csr_over_the_api_verifies_with_openssl(api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     client, tokens, _ = api
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            tmp_path / "k.pem",
-            "-subj",
-            "/CN=HIS system/O=Hospital",
-            "-out",
-            tmp_path / "r.csr",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    csr = _csr(tmp_path, "r", "/CN=HIS system/O=Hospital")
     auth = {"Authorization": f"Bearer {tokens['registration-officer']}"}
     response = client.post(
         "/api/v1/certificates",
         headers=auth,
-        json={"ca": "root", "profile": "document-signer", "csr_pem": (tmp_path / "r.csr").read_text()},
+        json={"ca": "root", "profile": "document-signer", "csr_pem": csr},
     )
     assert response.status_code == 201, response.text
     (tmp_path / "c.pem").write_text(response.json()["certificate_pem"])
@@ -158,7 +139,8 @@ def test_openapi_documents_every_api_route(api) -> None:  # type: ignore[no-unty
     assert "HTTPBearer" in client.get("/openapi.json").json()["components"]["securitySchemes"]
 
 
-def _csr(tmp_path: Path, name: str) -> str:
+def _csr(tmp_path: Path, name: str, subject: str | None = None) -> str:
+    """A P-256 CSR made by the OpenSSL CLI, PEM."""
     subprocess.run(
         [
             "openssl",
@@ -172,7 +154,7 @@ def _csr(tmp_path: Path, name: str) -> str:
             "-keyout",
             tmp_path / f"{name}.key",
             "-subj",
-            f"/CN={name}",
+            subject or f"/CN={name}",
             "-out",
             tmp_path / f"{name}.csr",
         ],
