@@ -1,0 +1,1 @@
+"""E-license domain: types as data, lifecycle, numbering, identifiers, validation, masking, QR payloads."""

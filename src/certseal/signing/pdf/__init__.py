@@ -1,0 +1,1 @@
+"""PDF: a lean reader, incremental updates, signature fields and appearances, PAdES levels, text positions."""
