@@ -61,7 +61,8 @@ def _apply_filters(data: bytes, dictionary: dict[str, object]) -> bytes:
     filters = _as_list(dictionary.get("Filter"))
     params = _as_list(dictionary.get("DecodeParms"))
     for index, name in enumerate(filters):
-        parms = params[index] if index < len(params) and isinstance(params[index], dict) else {}
+        given = params[index] if index < len(params) else None
+        parms: dict[str, object] = given if isinstance(given, dict) else {}
         if name in ("FlateDecode", "Fl"):
             try:
                 data = zlib.decompress(data)
