@@ -31,13 +31,27 @@ class Permission(StrEnum):
     CERT_ISSUE = "cert:issue"
     CERT_REVOKE = "cert:revoke"
     AUDIT_READ = "audit:read"
+    SEAL_READ = "seal:read"
+    SEAL_WRITE = "seal:write"
+    SEAL_USE = "seal:use"
+    VERIFY = "verify"
 
 
 ROLES: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
-    "pki-officer": frozenset({Permission.CA_READ, Permission.CA_WRITE, Permission.CERT_ISSUE, Permission.CERT_REVOKE}),
+    "pki-officer": frozenset(
+        {
+            Permission.CA_READ,
+            Permission.CA_WRITE,
+            Permission.CERT_ISSUE,
+            Permission.CERT_REVOKE,
+            Permission.SEAL_READ,
+            Permission.SEAL_WRITE,
+        }
+    ),
     "registration-officer": frozenset({Permission.CA_READ, Permission.CERT_ISSUE}),
     "auditor": frozenset({Permission.CA_READ, Permission.AUDIT_READ}),
+    "seal-user": frozenset({Permission.SEAL_USE, Permission.SEAL_READ, Permission.VERIFY}),
 }
 
 
