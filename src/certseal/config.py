@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
         description="TSA policy OID written into every timestamp; set your registered policy",
     )
+    ofd_font_path: Path | None = Field(
+        None, description="TrueType (.ttf/.ttc) CJK font embedded (subset) in OFD output; default: found on the system"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
