@@ -54,11 +54,29 @@ class SubIndication(StrEnum):
     NOT_YET_VALID = "NOT_YET_VALID"
     CHAIN_CONSTRAINTS_FAILURE = "CHAIN_CONSTRAINTS_FAILURE"
     FORMAT_FAILURE = "FORMAT_FAILURE"
+    # signature validation (ETSI EN 319 102-1 table 5, as EU DSS reports them)
+    HASH_FAILURE = "HASH_FAILURE"  # the signed data's digest differs from the one signed
+    REVOKED = "REVOKED"  # the signing certificate was revoked before the time the signature claims or is proven
+    REVOKED_NO_POE = "REVOKED_NO_POE"  # revoked, and no proof that the signature existed before the revocation
+    REVOKED_CA_NO_POE = "REVOKED_CA_NO_POE"  # the same for a CA certificate of the chain
+    NO_SIGNING_CERTIFICATE_FOUND = "NO_SIGNING_CERTIFICATE_FOUND"
+    TRY_LATER = "TRY_LATER"  # no revocation information can be had now
+    SIG_CONSTRAINTS_FAILURE = "SIG_CONSTRAINTS_FAILURE"
+    SIGNED_DATA_NOT_FOUND = "SIGNED_DATA_NOT_FOUND"  # detached content missing
 
     @property
     def indication(self) -> Indication:
-        failed = (SubIndication.SIG_CRYPTO_FAILURE, SubIndication.FORMAT_FAILURE)
-        return Indication.FAILED if self in failed else Indication.INDETERMINATE
+        return Indication.FAILED if self in _FAILED else Indication.INDETERMINATE
+
+
+_FAILED = frozenset(
+    {
+        SubIndication.SIG_CRYPTO_FAILURE,
+        SubIndication.FORMAT_FAILURE,
+        SubIndication.HASH_FAILURE,
+        SubIndication.REVOKED,
+    }
+)
 
 
 @dataclass(frozen=True)
