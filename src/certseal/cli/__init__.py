@@ -13,7 +13,7 @@ from certseal import __version__
 from certseal.cli.common import _state, actor, app, audit_app, err, fail, keys_app, log, out, platform, token_app
 from certseal.crypto.algorithms import KeyAlgorithm, SignatureScheme
 from certseal.crypto.keys import PublicKey
-from certseal.errors import CertsealError, InvalidSignature
+from certseal.errors import CertsealError, InvalidSignature, ValidationError
 
 
 @app.callback()
@@ -241,7 +241,7 @@ def main() -> None:
     except CertsealError as exc:
         log.warning("command %s failed: %s", " ".join(sys.argv[1:3]), exc.message)
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        sys.exit(2 if exc.__class__.__name__ == "ValidationError" else 1)
+        sys.exit(2 if isinstance(exc, ValidationError) else 1)
     finally:
         if "platform" in _state:
             _state["platform"].close()

@@ -489,8 +489,18 @@ class SignedCms:
     signers: list[SignerView]
 
 
+_DAMAGED_DER = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+
+
 def parse(cms_der: bytes) -> SignedCms:
     """Read a ContentInfo holding a SignedData; ValidationError names the field that is unreadable or unsupported."""
+    try:
+        return _parse(cms_der)
+    except _DAMAGED_DER as exc:  # asn1crypto parses lazily: damage deep inside surfaces as any of these
+        raise ValidationError("cms", f"unreadable SignedData: {exc}") from None
+
+
+def _parse(cms_der: bytes) -> SignedCms:
     if type(cms_der) is not bytes:
         cms_der = bytes(cms_der)
     try:
@@ -706,6 +716,15 @@ def check_signer(
     content), the signature with the certificate's public key (given, or the one the sid names), and the
     signing-certificate-v2 attribute.  SM2 signatures are checked with the standard ID 1234567812345678.
     Does not validate the certificate path: that is the verifier's job."""
+    try:
+        return _check_signer(view, content, content_digest, certificate)
+    except _DAMAGED_DER as exc:
+        raise ValidationError("cms", f"unreadable SignerInfo or certificate: {exc}") from None
+
+
+def _check_signer(
+    view: SignerView, content: bytes | None, content_digest: bytes | None, certificate: bytes | None
+) -> SignerCheck:
     problems = list(view.problems)
     certificate = certificate if certificate is not None else view.signer_certificate
     if certificate is None:
