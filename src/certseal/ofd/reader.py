@@ -603,6 +603,11 @@ def _resource_ref(element: etree._Element, where: str) -> int:
     return value
 
 
+def read_content_objects(element: etree._Element, where: str) -> tuple[ContentObject, ...]:
+    """Content objects (Text/Path/Image/Composite/PageBlock) under an element, e.g. an Annot's Appearance."""
+    return _objects(element, where)
+
+
 def _objects(parent: etree._Element, where: str) -> tuple[ContentObject, ...]:
     objects: list[ContentObject] = []
     for element in _elements(parent):
