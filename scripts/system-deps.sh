@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages the test suite needs, only when something is missing.
 set -euo pipefail
 
-packages=(postgresql redis-server redis-tools softhsm2 poppler-utils qpdf chromium fonts-noto-cjk fonts-wqy-zenhei openssl pngcheck)
+packages=(postgresql redis-server redis-tools softhsm2 poppler-utils qpdf chromium fonts-noto-cjk fonts-wqy-zenhei openssl pngcheck npm)
 missing=()
 have() { command -v "$1" >/dev/null 2>&1; }
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
@@ -15,6 +15,7 @@ fc-list 2>/dev/null | grep -qi "noto sans cjk" || missing+=(fonts-noto-cjk)
 fc-list 2>/dev/null | grep -qi "wenquanyi zen hei" || missing+=(fonts-wqy-zenhei)  # TrueType CJK: embeddable subsets
 have openssl || missing+=(openssl)
 have pngcheck || missing+=(pngcheck)
+have npm || missing+=(npm)  # test-only: ofd.js for the browser check of sealed OFDs
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -170,7 +170,7 @@ def test_damaged_signed_files_never_500(api: Api) -> None:
                 assert status in (200, 422)
 
 
-def test_ofd_is_422_not_yet(api: Api) -> None:
+def test_malformed_ofd_is_422(api: Api) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("OFD.xml", "<ofd:OFD xmlns:ofd='http://www.ofdspec.org/2016'/>")

@@ -31,7 +31,7 @@ from certseal.services.keys import KeyService
 from certseal.services.ocsp import OcspService
 from certseal.services.platform import Platform
 from certseal.services.tsa import TsaService
-from certseal.services.verification import UnsupportedFormat, VerificationService
+from certseal.services.verification import VerificationService
 from certseal.signing import cms
 from certseal.signing.verify.report import (
     FileKind,
@@ -401,19 +401,7 @@ def test_not_a_signature_is_a_validation_error(deployment: Deployment) -> None:
         deployment.verify(b"")
 
 
-def test_ofd_is_recognised_but_not_yet_supported(deployment: Deployment) -> None:
-    ofd = Path("/work/shared/reference/ofd-samples/v4signed.ofd")
-    data = ofd.read_bytes() if ofd.exists() else _tiny_ofd()
-    with pytest.raises(UnsupportedFormat) as caught:
-        deployment.verify(data)
-    assert "OFD" in caught.value.message and "not available yet" in caught.value.message
-
-
-def _tiny_ofd() -> bytes:
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("OFD.xml", "<ofd:OFD xmlns:ofd='http://www.ofdspec.org/2016'/>")
-    return buffer.getvalue()
+def test_ofd_is_recognised_and_verified(deployment: Deployment) -> None:
+    samples = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "ofd-samples"
+    report = deployment.verify((samples / "v4signed.ofd").read_bytes())
+    assert report.kind.value == "ofd" and report.signatures[0].format == "OFD-SES-v4"

@@ -34,7 +34,7 @@ from certseal.signing.verify.report import FileKind, SignatureReport, Verificati
 log = get_logger("verification")
 
 # modules that call register_verifier when imported (the OFD verifier adds itself here)
-PLUGIN_MODULES: tuple[str, ...] = ()
+PLUGIN_MODULES: tuple[str, ...] = ("certseal.services.ofd_sealing",)
 _PEM_CMS_LABELS = {"CMS", "PKCS7", "PKCS #7 SIGNED DATA"}
 _SIGNED_DATA_TYPES = {cms.ID_SIGNED_DATA, cms.SM2_SIGNED_DATA}
 
