@@ -20,6 +20,7 @@ from typing import TextIO
 from certseal.errors import ConfigError
 
 LOGGER_NAME = "certseal"
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())  # no stderr "last resort" output before setup
 LOG_FILE_NAME = "certseal.log"
 REDACTED = "***"
 LOG_DIR_MODE = 0o750
