@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     ofd_font_path: Path | None = Field(
         None, description="TrueType (.ttf/.ttc) CJK font embedded (subset) in OFD output; default: found on the system"
     )
+    license_types_dir: Path | None = Field(
+        None, description="Directory of extra license type JSON files; a file with a built-in's code replaces it"
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
