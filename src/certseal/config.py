@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     license_types_dir: Path | None = Field(
         None, description="Directory of extra license type JSON files; a file with a built-in's code replaces it"
     )
+    envelope_algorithm: Literal["sm4-gcm", "aes256-gcm"] = Field(
+        "sm4-gcm", description="AEAD that seals sensitive fields (envelope encryption); old values open either way"
+    )
+    login_max_failures: int = Field(5, ge=1, description="wrong passwords in a row before an account locks")
+    login_lockout_minutes: int = Field(15, ge=1, description="how long a lockout lasts")
+    password_hash_time_cost: int = Field(3, ge=1, description="argon2id passes (RFC 9106: 3)")
+    password_hash_memory_kib: int = Field(65536, ge=1024, description="argon2id memory in KiB (RFC 9106: 64 MiB)")
+    password_hash_parallelism: int = Field(4, ge=1, description="argon2id lanes (RFC 9106: 4)")
+    session_idle_minutes: int = Field(30, ge=1, description="a login session ends after this long without a request")
+    session_max_hours: int = Field(12, ge=1, description="a login session ends this long after login at the latest")
 
     host: str = "127.0.0.1"
     port: int = 8000

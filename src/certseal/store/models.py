@@ -222,3 +222,86 @@ class Seal(Tracked, Base):
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     not_after: Mapped[datetime] = mapped_column(UTCDateTime())
     users: Mapped[str] = mapped_column(Text)  # JSON array of actor names
+
+
+def blind_index_column() -> Mapped[str | None]:
+    """A column holding a blind index (64 hex characters, HMAC-SM3) for exact search over a sealed value."""
+    return mapped_column(String(64), nullable=True, index=True)
+
+
+class SealedFields:
+    """Mixin for a table whose sensitive fields are sealed together in one envelope (certseal.crypto.envelope).
+
+    The envelope's associated data is (table, str(id), "sealed"), so the table needs an `id` primary key and the
+    row must be flushed before it is sealed.  Every mapped class with this mixin is a registered sealed table:
+    certseal.services.access.sealed_tables() finds it and `certseal keys rotate-master` rewraps its rows.
+    Pair each searchable field with a `blind_index_column()`.
+    """
+
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    master_version: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+class EnvelopeKey(Tracked, Base):
+    """A master key (versioned) or the blind-index key, wrapped under the KEK; retired keys keep no material."""
+
+    __tablename__ = "envelope_keys"
+    __table_args__ = (UniqueConstraint("purpose", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # master | blind-index
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # current | active | retired
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    kek_id: Mapped[str] = mapped_column(String(32))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ProtectedValue(SealedFields, Tracked, Base):
+    """A sensitive value of some owner record, sealed, with its blind index (for modules without a table of
+    their own, and for tests)."""
+
+    __tablename__ = "protected_values"
+    __table_args__ = (UniqueConstraint("owner", "record_id", "field"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    blind_index: Mapped[str | None] = blind_index_column()
+
+
+class User(SealedFields, Tracked, Base):
+    """A person who logs in: argon2id password hash, role and data scope, lockout state; the TOTP secret (when
+    enrolled) is sealed in `sealed`."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(80))  # "*", division:420100, uscc:91…, person:<blind index>
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class UserSession(Tracked, Base):
+    """A login session: the cookie carries a random id; only its SHA-256 is stored."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(128))
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
