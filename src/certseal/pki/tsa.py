@@ -12,7 +12,10 @@ The token is signed through a Signer, so RSA, ECDSA and SM2 share one code path:
 Every token carries TSTInfo version 1, the policy, the request's messageImprint (byte for byte), a fresh serial, a
 genTime in whole seconds with an accuracy of one second, ordering false (DER: absent), the nonce echoed byte for
 byte, and the TSA's name; the SignerInfo has signed attributes contentType, signingTime, messageDigest and
-signingCertificateV2 (ESSCertIDv2, SHA-256 of the TSA certificate, with issuerSerial).
+signingCertificateV2 (ESSCertIDv2, SHA-256 of the TSA certificate, with issuerSerial).  When the request has
+certReq, the token's certificates are the TSA certificate and the CA certificates between it and its root (not the
+self-signed root, which a relying party must already trust): a token from a TSA under an intermediate CA then
+verifies with the root alone (`openssl ts -verify -CAfile root.pem`, no -untrusted).
 
 Hot path: everything that does not change between tokens (algorithm identifiers, sid, the signingCertificateV2
 attribute, the TSA name, the certificate set) is DER-encoded once with asn1crypto when a TimestampAuthority is built;
@@ -22,6 +25,7 @@ result re-encodes identically through asn1crypto.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -245,6 +249,13 @@ _SIGNED_DATA_OID = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
 _UTC_TIME_LIMIT = datetime(2050, 1, 1, tzinfo=UTC)
 
 
+def _certificate_set(certificate_der: bytes, ca_chain: Sequence[bytes]) -> bytes:
+    """SignedData's [0] IMPLICIT CertificateSet: the TSA certificate and the intermediates of its chain."""
+    intermediates = [der for der in ca_chain if not x509.Certificate.load(der).self_issued and der != certificate_der]
+    members = sorted({certificate_der, *intermediates})  # DER orders a SET OF by the encodings
+    return tlv(_CONTEXT_0, b"".join(members))
+
+
 def _attribute_prefix(kind: str, value: object, tail: int) -> bytes:
     """The DER of an attribute without its last `tail` bytes (the part that changes per token)."""
     der: bytes = cms.CMSAttribute({"type": kind, "values": [value]}).dump()
@@ -259,10 +270,18 @@ class IssuedToken:
 
 
 class TimestampAuthority:
-    """One TSA key and certificate, with the token's fixed parts encoded once."""
+    """One TSA key and certificate, with the token's fixed parts encoded once.
+
+    `ca_chain`: the certificates of the CAs above the TSA certificate, issuer first (CaService.ca_chain); the
+    intermediates among them go into tokens with the TSA certificate, self-signed roots do not."""
 
     def __init__(
-        self, signer: Signer, certificate_der: bytes, policy: str = TSA_POLICY_OID, include_tsa_name: bool = True
+        self,
+        signer: Signer,
+        certificate_der: bytes,
+        policy: str = TSA_POLICY_OID,
+        include_tsa_name: bool = True,
+        ca_chain: Sequence[bytes] = (),
     ) -> None:
         certificate = x509.Certificate.load(certificate_der)
         self.signer = signer
@@ -306,7 +325,7 @@ class TimestampAuthority:
         )
         self._signer_info_head = core.Integer(1).dump() + sid.dump() + digest_algorithm.dump()
         self._signed_data_head = core.Integer(3).dump() + tlv(_SET, digest_algorithm.dump())
-        self._certificates = tlv(_CONTEXT_0, certificate_der)
+        self._certificates = _certificate_set(certificate_der, ca_chain)
 
     def issue(self, request: TimestampRequest, serial: int, gen_time: datetime) -> IssuedToken:
         """The DER TimeStampResp (status granted) for a checked request."""

@@ -271,7 +271,9 @@ class TsaService:
             loaded.at = time.monotonic()
             return loaded
         signer = CertifiedSigner(KeyService(self._platform).signer(label), info.certificate_der)
-        authority = TimestampAuthority(signer, info.certificate_der, self._platform.settings.tsa_policy_oid)
+        authority = TimestampAuthority(
+            signer, info.certificate_der, self._platform.settings.tsa_policy_oid, ca_chain=info.chain
+        )
         fresh = _Loaded(time.monotonic(), info, authority)
         with _CACHE_LOCK:
             _CACHE.setdefault(self._platform, {})[self.name] = fresh

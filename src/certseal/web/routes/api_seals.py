@@ -1,4 +1,7 @@
-"""REST API for the seal registry (/api/v1/seals), authorised by API key and role (seal:read, seal:write)."""
+"""REST API for the seal registry (/api/v1/seals), authorised by API key and role (seal:read, seal:write).
+
+Registering a seal is a multipart upload: its fields are `SealRegistrationForm`, read after the API key is checked
+(see api_pdf.multipart_form)."""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ from datetime import datetime
 from typing import Annotated
 
 from asn1crypto import pem
-from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Request, Response, UploadFile, status
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from certseal.errors import ValidationError
 from certseal.seals.image import MAX_IMAGE_BYTES, RoundSealDesign
@@ -16,6 +20,7 @@ from certseal.services.apikeys import Permission
 from certseal.services.audit import Actor
 from certseal.services.seals import SealService
 from certseal.web.deps import API_ERRORS, authorised, platform_of
+from certseal.web.routes.api_pdf import form_request_body, multipart_form
 
 router = APIRouter(prefix="/api/v1", tags=["seals"], responses=API_ERRORS)
 
@@ -45,6 +50,29 @@ class SealOut(BaseModel):
     created_at: datetime
     updated_by: str
     updated_at: datetime
+
+
+class SealRegistrationForm(BaseModel):
+    """The multipart/form-data fields of POST /api/v1/seals."""
+
+    name: str = Field(description=SEAL_NAME_RULE, examples=["fda-license"])
+    certificate: UploadFile = Field(description="The seal certificate, PEM or DER")
+    image: UploadFile | None = Field(None, description="Seal image, PNG with alpha (or give unit_name)")
+    unit_name: str | None = Field(
+        None, description="Draw a round seal for this unit", examples=["某某市药品监督管理局"]
+    )
+    text: str | None = Field(None, description="Horizontal text under the star", examples=["电子证照专用章"])
+    code: str | None = Field(None, description=f"{SEAL_CODE_RULE}; assigned when omitted")
+    seal_type: SealType = Field(SealType.OFFICIAL, alias="type", description="Kind of seal")
+    title: str | None = Field(None, description="Full name as filed; unit name + type by default")
+    users: list[str] | None = Field(None, description="Who may use it (repeat the field); default: the caller")
+    width_mm: float | None = Field(None, description="Printed width; 42 by default")
+    height_mm: float | None = Field(None, description="Printed height; from the image's proportions")
+    not_before: datetime | None = Field(None, description="Start of validity; the certificate's by default")
+    not_after: datetime | None = Field(None, description="End of validity; the certificate's by default")
+
+
+openapi_models = (SealRegistrationForm,)
 
 
 class SealUsers(BaseModel):
@@ -81,8 +109,8 @@ def _out(info: SealInfo) -> SealOut:
     )
 
 
-def _read(upload: UploadFile, field: str, limit: int) -> bytes:
-    data = upload.file.read(limit + 1)
+async def _read(upload: UploadFile, field: str, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
     if not data:
         raise ValidationError(field, "the uploaded file is empty")
     if len(data) > limit:
@@ -111,45 +139,30 @@ def list_seals(request: Request, _actor: SealReader) -> list[SealOut]:
         "multipart/form-data: the seal certificate (PEM or DER; it must chain to a CA of this deployment, be valid, "
         "allow digitalSignature or nonRepudiation, and its key must be in a token), and EITHER an image (PNG with a "
         "transparent background, ≥ 200 px, ≤ 2 MB) OR unit_name (and optional text) to draw a round red seal. "
-        "Nothing is stored unless every check passes."
+        "Nothing is stored unless every check passes. The API key is checked before the upload is read."
     ),
+    openapi_extra={"requestBody": form_request_body(SealRegistrationForm)},
 )
-def create_seal(
-    request: Request,
-    actor: SealWriter,
-    name: Annotated[str, Form(description=SEAL_NAME_RULE, examples=["fda-license"])],
-    certificate: Annotated[UploadFile, File(description="The seal certificate, PEM or DER")],
-    image: Annotated[UploadFile | None, File(description="Seal image, PNG with alpha (or give unit_name)")] = None,
-    unit_name: Annotated[
-        str | None, Form(description="Draw a round seal for this unit", examples=["某某市药品监督管理局"])
-    ] = None,
-    text: Annotated[str | None, Form(description="Horizontal text under the star", examples=["电子证照专用章"])] = None,
-    code: Annotated[str | None, Form(description=f"{SEAL_CODE_RULE}; assigned when omitted")] = None,
-    seal_type: Annotated[SealType, Form(alias="type", description="Kind of seal")] = SealType.OFFICIAL,
-    title: Annotated[str | None, Form(description="Full name as filed; unit name + type by default")] = None,
-    users: Annotated[
-        list[str] | None, Form(description="Who may use it (repeat the field); default: the caller")
-    ] = None,
-    width_mm: Annotated[float | None, Form(description="Printed width; 42 by default")] = None,
-    height_mm: Annotated[float | None, Form(description="Printed height; from the image's proportions")] = None,
-    not_before: Annotated[datetime | None, Form(description="Start of validity; the certificate's by default")] = None,
-    not_after: Annotated[datetime | None, Form(description="End of validity; the certificate's by default")] = None,
-) -> SealOut:
-    if text is not None and unit_name is None:
-        raise ValidationError("text", "goes with unit_name (a drawn seal)")
-    info = SealService(platform_of(request)).create(
-        name,
-        _read(certificate, "certificate", MAX_CERTIFICATE_BYTES),
+async def create_seal(request: Request, actor: SealWriter) -> SealOut:
+    async with multipart_form(request, SealRegistrationForm, max_files=2, max_fields=256) as form:
+        if form.text is not None and form.unit_name is None:
+            raise ValidationError("text", "goes with unit_name (a drawn seal)")
+        certificate = await _read(form.certificate, "certificate", MAX_CERTIFICATE_BYTES)
+        image = await _read(form.image, "image", MAX_IMAGE_BYTES) if form.image is not None else None
+    info = await run_in_threadpool(
+        SealService(platform_of(request)).create,
+        form.name,
+        certificate,
         actor,
-        seal_type=seal_type,
-        code=code or None,
-        title=title or None,
-        image_png=_read(image, "image", MAX_IMAGE_BYTES) if image is not None else None,
-        design=RoundSealDesign(unit_name, text) if unit_name is not None else None,
-        size_mm=_size(width_mm, height_mm),
-        not_before=not_before,
-        not_after=not_after,
-        users=users or None,
+        seal_type=form.seal_type,
+        code=form.code or None,
+        title=form.title or None,
+        image_png=image,
+        design=RoundSealDesign(form.unit_name, form.text) if form.unit_name is not None else None,
+        size_mm=_size(form.width_mm, form.height_mm),
+        not_before=form.not_before,
+        not_after=form.not_after,
+        users=form.users or None,
     )
     return _out(info)
 
