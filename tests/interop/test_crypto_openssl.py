@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +12,6 @@ from certseal.crypto.algorithms import SM2_DEFAULT_ID, KeyAlgorithm, SignatureSc
 from certseal.crypto.keys import PrivateKey, PublicKey
 from certseal.crypto.sm2 import SM2Cipher
 from certseal.errors import DecryptionFailed, InvalidSignature
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
 
 ALICE_ID = b"ALICE123@YAHOO.COM"
 MESSAGE = b"certseal interop message \x00\xff" * 5

@@ -51,7 +51,6 @@ def test_core_metadata_is_written_as_custom_data() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package chromium)")
 def test_chromium_rendering_shows_the_face_and_a_qr_code_zxing_decodes(tmp_path: Path) -> None:
     import zxingcpp
 

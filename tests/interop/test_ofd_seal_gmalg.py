@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -37,8 +36,6 @@ from tests.integration.test_pdf_sealing import ensure_cas, make_seal
 from tests.interop.test_ofd_xsd import XSD_DIR, ofd_parts, schema_errors
 from tests.interop.test_ses_gmalg import OpenSSL, OSESealV4, OSESSignatureV4, flip, sm3
 from tests.sm2check import sm2_signature_valid
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
 
 OFD_NS = "http://www.ofdspec.org/2016"
 XS = "http://www.w3.org/2001/XMLSchema"

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,8 +43,6 @@ from certseal.services.platform import Platform
 from certseal.services.tsa import TsaService
 from tests.conftest import ACTOR
 from tests.sm2check import sm2_signature_valid
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
 
 SM2_SM3 = "1.2.156.10197.1.501"
 DISTID = "distid:1234567812345678"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
@@ -45,7 +46,7 @@ class GlyphCode(NamedTuple):
     origin_y: float = 0.0
 
 
-class Font:
+class Font(ABC):
     """A font reduced to what positions and text need: its name, vertical extent and a decoder for shown strings."""
 
     __slots__ = ("ascent", "descent", "name", "vertical")
@@ -56,9 +57,9 @@ class Font:
         self.descent = descent  # per unit of font size, negative below the baseline
         self.vertical = vertical
 
+    @abstractmethod
     def decode(self, data: bytes) -> list[GlyphCode]:
         """The codes of a shown string, in order."""
-        raise NotImplementedError
 
 
 class SimpleFont(Font):
