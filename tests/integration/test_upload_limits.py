@@ -207,7 +207,12 @@ def test_live_server_refuses_and_authorises_before_the_body(live: LiveDeployment
     assert status == 413 and body["rule"] == "the request body must be at most 1 MiB"
 
     auditor = _api_key(live, "auditor", "auditor")
-    for path, permission in [("/api/v1/seals/official/pdf", "seal:use"), ("/api/v1/seals", "seal:write")]:
+    for path, permission in [
+        ("/api/v1/seals/official/pdf", "seal:use"),
+        ("/api/v1/seals/official/ofd", "seal:use"),
+        ("/api/v1/seals/official/cms", "seal:use"),
+        ("/api/v1/seals", "seal:write"),
+    ]:
         status, body = _raw_request(live, _post_head(path, 10 * MIB, None))
         assert status == 401, body
         status, body = _raw_request(live, _post_head(path, 10 * MIB, auditor))

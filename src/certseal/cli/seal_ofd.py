@@ -10,7 +10,8 @@ import typer
 from certseal.cli.common import actor, out, platform
 from certseal.cli.seal import seal_app
 from certseal.errors import ValidationError
-from certseal.services.ofd_sealing import MAX_OFD_BYTES, AtKeyword, AtPosition, OfdPlacement, OfdSealingService, Riding
+from certseal.seals.placement import placement_of
+from certseal.services.ofd_sealing import MAX_OFD_BYTES, OfdPlacement, OfdSealingService
 
 _PLACEMENT_RULE = "give exactly one placement: --page N --x MM --y MM, --keyword TEXT or --riding"
 
@@ -19,19 +20,15 @@ def ofd_placement_of(
     page: int | None, x: float | None, y: float | None, keyword: str | None, riding: bool
 ) -> OfdPlacement:
     """The one placement the options describe; ValidationError("placement", …) for none, two or a partial one."""
-    if riding:
-        if page is not None or x is not None or keyword is not None:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return Riding(y)
-    if keyword is not None:
-        if page is not None or x is not None or y is not None:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return AtKeyword(keyword)
-    if page is None and x is None and y is None:
-        raise ValidationError("placement", _PLACEMENT_RULE)
-    if page is None or x is None or y is None:
-        raise ValidationError("placement", "--page, --x and --y go together (1-based page, mm from the top-left)")
-    return AtPosition(page, x, y)
+    return placement_of(
+        page,
+        x,
+        y,
+        keyword,
+        riding,
+        rule=_PLACEMENT_RULE,
+        position_rule="--page, --x and --y go together (1-based page, mm from the top-left)",
+    )
 
 
 @seal_app.command("ofd")

@@ -10,13 +10,11 @@ import typer
 from certseal.cli.common import actor, out, platform
 from certseal.cli.seal import seal_app
 from certseal.errors import ValidationError
+from certseal.seals.placement import placement_of as shared_placement_of
 from certseal.services.pdf_sealing import (
     MAX_PDF_BYTES,
-    AtKeyword,
-    AtPosition,
     PadesLevel,
     PdfSealingService,
-    Riding,
     SealPlacement,
 )
 
@@ -27,19 +25,15 @@ def placement_of(
     page: int | None, x: float | None, y: float | None, keyword: str | None, riding: bool
 ) -> SealPlacement:
     """The one placement the options describe; ValidationError("placement", …) for none, two or a partial one."""
-    if riding:
-        if page is not None or x is not None or keyword is not None:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return Riding(y)
-    if keyword is not None:
-        if page is not None or x is not None or y is not None:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return AtKeyword(keyword)
-    if page is None and x is None and y is None:
-        raise ValidationError("placement", _PLACEMENT_RULE)
-    if page is None or x is None or y is None:
-        raise ValidationError("placement", "--page, --x and --y go together (1-based page, points from bottom-left)")
-    return AtPosition(page, x, y)
+    return shared_placement_of(
+        page,
+        x,
+        y,
+        keyword,
+        riding,
+        rule=_PLACEMENT_RULE,
+        position_rule="--page, --x and --y go together (1-based page, points from bottom-left)",
+    )
 
 
 @seal_app.command("pdf")

@@ -45,6 +45,10 @@ from certseal.ofd.package import OfdPackage
 from certseal.ofd.reader import read_ofd
 from certseal.pki.names import parse_dn
 from certseal.seals.model import SealInfo
+from certseal.seals.placement import AtKeyword as AtKeyword  # re-exported: callers name placements here
+from certseal.seals.placement import AtPosition as AtPosition
+from certseal.seals.placement import Riding as Riding
+from certseal.seals.placement import SealPlacement as SealPlacement
 from certseal.seals.ses import SealContent, SealPicture, build_seal_v4
 from certseal.services.audit import Actor
 from certseal.services.ca import CaService, CertificateStatus
@@ -68,33 +72,7 @@ MAKER_PROFILE = "document-signer"
 MAKER_CA = "demo-sm2-issuing"
 _MAKER_MARGIN = timedelta(days=1)
 
-
-@dataclass(frozen=True)
-class AtPosition:
-    """The seal centred at (x, y) of a page: page 1-based, x and y in mm from the page's top-left corner."""
-
-    page: int
-    x: float
-    y: float
-
-
-@dataclass(frozen=True)
-class AtKeyword:
-    """The seal centred on every occurrence of `keyword` (on `pages`, 1-based, or on every page)."""
-
-    keyword: str
-    pages: tuple[int, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Riding:
-    """A riding seal (骑缝章) on the right edges of every page; y of the seal's centre in mm from the top (default:
-    the middle of each page)."""
-
-    y: float | None = None
-
-
-OfdPlacement = AtPosition | AtKeyword | Riding
+OfdPlacement = SealPlacement  # millimetres from the page's top-left corner
 
 
 @dataclass(frozen=True)

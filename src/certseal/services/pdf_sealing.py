@@ -39,6 +39,10 @@ from asn1crypto import x509
 from certseal.errors import CryptoError, ValidationError
 from certseal.logs import get_logger
 from certseal.pki import ocsp as pki_ocsp
+from certseal.seals.placement import AtKeyword as AtKeyword  # re-exported: callers name placements here
+from certseal.seals.placement import AtPosition as AtPosition
+from certseal.seals.placement import Riding as Riding
+from certseal.seals.placement import SealPlacement as SealPlacement
 from certseal.services.audit import Actor
 from certseal.services.ca import CaInfo, CaService, serial_hex
 from certseal.services.crl import CrlService
@@ -78,35 +82,6 @@ class PadesLevel(StrEnum):
         except ValueError:
             allowed = ", ".join(level.value for level in cls)
             raise ValidationError(field_name, f"must be one of {allowed}, not {value!r}") from None
-
-
-@dataclass(frozen=True)
-class AtPosition:
-    """The seal centred at a point of a page: page is 1-based; x, y in points from the bottom-left corner of the page
-    as displayed."""
-
-    page: int
-    x: float
-    y: float
-
-
-@dataclass(frozen=True)
-class AtKeyword:
-    """The seal centred on every occurrence of `keyword` (on `pages`, 1-based, or on every page)."""
-
-    keyword: str
-    pages: tuple[int, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Riding:
-    """A riding seal (骑缝章): the image sliced into one part per page on the right edges; y of the seal's centre in
-    points from the bottom (default: vertically centred)."""
-
-    y: float | None = None
-
-
-SealPlacement = AtPosition | AtKeyword | Riding
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import pydantic
-from fastapi import APIRouter, Depends, Request, UploadFile, status
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -27,7 +27,7 @@ from certseal.services.cms_signing import (
     parse_hex_digest,
 )
 from certseal.web.deps import API_ERRORS, ErrorBody, authorised, platform_of
-from certseal.web.routes.api_pdf import multipart_form
+from certseal.web.forms import multipart_form, read_limited, too_large
 
 router = APIRouter(prefix="/api/v1", tags=["seals"], responses=API_ERRORS)
 
@@ -36,7 +36,6 @@ CMS_MEDIA_TYPE = "application/pkcs7-signature"
 MAX_JSON_BYTES = 4096
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small fields around the file
 _MIB = 1024 * 1024
-_CHUNK = _MIB
 
 
 class CmsDigestRequest(BaseModel):
@@ -77,11 +76,6 @@ _REQUEST_BODY: dict[str, Any] = {
         "multipart/form-data": {"schema": {"$ref": "#/components/schemas/CmsFileForm"}},
     },
 }
-
-
-def _too_large(field: str, limit: str) -> JSONResponse:
-    rule = f"must be at most {limit}"
-    return JSONResponse({"error": f"{field}: {rule}", "field": field, "rule": rule}, status.HTTP_413_CONTENT_TOO_LARGE)
 
 
 def _declared_length(request: Request) -> int | None:
@@ -137,12 +131,12 @@ async def sign_cms(request: Request, name: str, actor: SealUser) -> Response:
 async def _sign_digest(request: Request, name: str, actor: Actor) -> Response:
     declared = _declared_length(request)
     if declared is not None and declared > MAX_JSON_BYTES:
-        return _too_large("body", f"{MAX_JSON_BYTES} bytes")
+        return too_large("body", f"{MAX_JSON_BYTES} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_JSON_BYTES:
-            return _too_large("body", f"{MAX_JSON_BYTES} bytes")
+            return too_large("body", f"{MAX_JSON_BYTES} bytes")
     asked = _json_request(bytes(body))
     service = CmsSigningService(platform_of(request))
     result = await run_in_threadpool(
@@ -168,11 +162,11 @@ def _json_request(body: bytes) -> CmsDigestRequest:
 async def _sign_file(request: Request, name: str, actor: Actor) -> Response:
     declared = _declared_length(request)
     if declared is not None and declared > MAX_CONTENT_BYTES + _MULTIPART_OVERHEAD:
-        return _too_large("file", f"{MAX_CONTENT_BYTES // _MIB} MiB")
+        return too_large("file", f"{MAX_CONTENT_BYTES // _MIB} MiB")
     async with multipart_form(request, CmsFileForm, max_files=1, max_fields=8) as form:
-        content = await _read_limited(form.file) if form.file is not None else None
+        content = await read_limited(form.file, MAX_CONTENT_BYTES) if form.file is not None else None
         if form.file is not None and content is None:
-            return _too_large("file", f"{MAX_CONTENT_BYTES // _MIB} MiB")
+            return too_large("file", f"{MAX_CONTENT_BYTES // _MIB} MiB")
     service = CmsSigningService(platform_of(request))
     result = await run_in_threadpool(
         service.sign,
@@ -185,20 +179,6 @@ async def _sign_file(request: Request, name: str, actor: Actor) -> Response:
         timestamp=form.timestamp,
     )
     return _answer(result)
-
-
-async def _read_limited(upload: UploadFile) -> bytes | None:
-    """The uploaded file, or None as soon as it proves larger than MAX_CONTENT_BYTES."""
-    if upload.size is not None and upload.size > MAX_CONTENT_BYTES:
-        return None
-    parts: list[bytes] = []
-    total = 0
-    while chunk := await upload.read(_CHUNK):
-        total += len(chunk)
-        if total > MAX_CONTENT_BYTES:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 def _answer(result: SignedCmsResult) -> Response:

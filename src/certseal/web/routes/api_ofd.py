@@ -1,56 +1,44 @@
-"""REST API: seal an OFD with a registered SM2 seal (POST /api/v1/seals/{name}/ofd), answered with the sealed OFD."""
+"""REST API: seal an OFD with a registered SM2 seal (POST /api/v1/seals/{name}/ofd), answered with the sealed OFD.
+
+The API key (and its seal:use permission) is checked before the multipart body is read (see certseal.web.forms).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from certseal.errors import ValidationError
+from certseal.seals.placement import placement_of
 from certseal.services.apikeys import Permission
 from certseal.services.audit import Actor
-from certseal.services.ofd_sealing import MAX_OFD_BYTES, AtKeyword, AtPosition, OfdPlacement, OfdSealingService, Riding
+from certseal.services.ofd_sealing import MAX_OFD_BYTES, OfdSealingService
 from certseal.web.deps import API_ERRORS, ErrorBody, authorised, platform_of
+from certseal.web.forms import form_request_body, multipart_form, read_limited, too_large
 
 router = APIRouter(prefix="/api/v1", tags=["seals"], responses=API_ERRORS)
 
 SealUser = Annotated[Actor, Depends(authorised(Permission.SEAL_USE))]
 OFD_MEDIA_TYPE = "application/ofd"
 _PLACEMENT_RULE = "give exactly one placement: page with x and y, keyword, or riding=true"
-_CHUNK = 1024 * 1024
 
 
-def _placement(page: int | None, x: float | None, y: float | None, keyword: str | None, riding: bool) -> OfdPlacement:
-    if riding:
-        if page is not None or x is not None or keyword:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return Riding(y)
-    if keyword:
-        if page is not None or x is not None or y is not None:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return AtKeyword(keyword)
-    if page is None or x is None or y is None:
-        raise ValidationError("placement", _PLACEMENT_RULE)
-    return AtPosition(page, x, y)
+class SealOfdForm(BaseModel):
+    """The multipart/form-data fields of POST /api/v1/seals/{name}/ofd."""
+
+    file: UploadFile = Field(description="The OFD to seal")
+    page: int | None = Field(None, ge=1, description="Page, 1-based (with x and y)")
+    x: float | None = Field(None, description="Seal centre, mm from the page's left edge")
+    y: float | None = Field(None, description="Seal centre, mm from the page's top edge")
+    keyword: str | None = Field(None, max_length=200, description="Seal every occurrence of this text")
+    riding: bool = Field(False, description="Riding seal across all pages")
+    timestamp: bool = Field(False, description="Add an RFC 3161 timestamp of the signature")
 
 
-async def _read_limited(upload: UploadFile) -> bytes:
-    """The uploaded file, or 413 as soon as it is larger than MAX_OFD_BYTES."""
-    too_large = HTTPException(
-        status.HTTP_413_CONTENT_TOO_LARGE, f"file: must be at most {MAX_OFD_BYTES // (1024 * 1024)} MiB"
-    )
-    if upload.size is not None and upload.size > MAX_OFD_BYTES:
-        raise too_large
-    parts: list[bytes] = []
-    total = 0
-    while chunk := await upload.read(_CHUNK):
-        total += len(chunk)
-        if total > MAX_OFD_BYTES:
-            raise too_large
-        parts.append(chunk)
-    return b"".join(parts)
+openapi_models = (SealOfdForm,)
 
 
 @router.post(
@@ -66,27 +54,20 @@ async def _read_limited(upload: UploadFile) -> bytes:
         "(`api:<key name>`)."
     ),
     response_class=Response,
+    openapi_extra={"requestBody": form_request_body(SealOfdForm)},
     responses={
         200: {"content": {OFD_MEDIA_TYPE: {}}, "description": "The sealed OFD"},
         413: {"model": ErrorBody, "description": f"The file is larger than {MAX_OFD_BYTES // (1024 * 1024)} MiB"},
     },
 )
-async def seal_ofd(
-    request: Request,
-    name: str,
-    actor: SealUser,
-    file: Annotated[UploadFile, File(description="The OFD to seal")],
-    page: Annotated[int | None, Form(ge=1, description="Page, 1-based (with x and y)")] = None,
-    x: Annotated[float | None, Form(description="Seal centre, mm from the page's left edge")] = None,
-    y: Annotated[float | None, Form(description="Seal centre, mm from the page's top edge")] = None,
-    keyword: Annotated[str | None, Form(max_length=200, description="Seal every occurrence of this text")] = None,
-    riding: Annotated[bool, Form(description="Riding seal across all pages")] = False,
-    timestamp: Annotated[bool, Form(description="Add an RFC 3161 timestamp of the signature")] = False,
-) -> Response:
-    placement = _placement(page, x, y, keyword, riding)
-    ofd = await _read_limited(file)
+async def seal_ofd(request: Request, name: str, actor: SealUser) -> Response:
+    async with multipart_form(request, SealOfdForm, max_files=1, max_fields=16) as form:
+        placement = placement_of(form.page, form.x, form.y, form.keyword, form.riding, rule=_PLACEMENT_RULE)
+        ofd = await read_limited(form.file, MAX_OFD_BYTES)
+    if ofd is None:
+        return too_large("file", MAX_OFD_BYTES)
     service = OfdSealingService(platform_of(request))
-    result = await run_in_threadpool(service.seal, ofd, name, actor, placement, timestamp)
+    result = await run_in_threadpool(service.seal, ofd, name, actor, placement, form.timestamp)
     return Response(
         result.ofd,
         media_type=OFD_MEDIA_TYPE,

@@ -1,44 +1,33 @@
 """REST API: seal a PDF with a registered seal (POST /api/v1/seals/{name}/pdf), answered with the sealed PDF.
 
-The API key (and its seal:use permission) is checked before the multipart body is read: the form fields are not
-FastAPI parameters, which would make it spool the whole upload first, but a pydantic model (`SealPdfForm`) validated
-from the parsed form and referenced from the OpenAPI document.  `multipart_form` does this for any such endpoint.
+The API key (and its seal:use permission) is checked before the multipart body is read (see certseal.web.forms).
 """
 
 from __future__ import annotations
 
-import types
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, TypeVar
 
-import pydantic
-from fastapi import APIRouter, Depends, Request, UploadFile, status
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
 
-from certseal.errors import ValidationError
+from certseal.seals.placement import placement_of
 from certseal.services.apikeys import Permission
 from certseal.services.audit import Actor
 from certseal.services.pdf_sealing import (
     MAX_PDF_BYTES,
-    AtKeyword,
-    AtPosition,
     PadesLevel,
     PdfSealingService,
-    Riding,
     SealPlacement,
 )
 from certseal.web.deps import API_ERRORS, ErrorBody, authorised, platform_of
+from certseal.web.forms import form_request_body, multipart_form, read_limited, too_large
 
 router = APIRouter(prefix="/api/v1", tags=["seals"], responses=API_ERRORS)
 
 SealUser = Annotated[Actor, Depends(authorised(Permission.SEAL_USE))]
 _PLACEMENT_RULE = "give exactly one placement: page with x and y, keyword, or riding=true"
-_CHUNK = 1024 * 1024
 FormModel = TypeVar("FormModel", bound=BaseModel)
 
 
@@ -59,82 +48,8 @@ class SealPdfForm(BaseModel):
 openapi_models = (SealPdfForm,)
 
 
-def form_request_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI requestBody of an endpoint whose multipart/form-data fields are `model` (see openapi_models)."""
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
-
-
-@asynccontextmanager
-async def multipart_form(
-    request: Request, model: type[FormModel], max_files: int, max_fields: int
-) -> AsyncIterator[FormModel]:
-    """The request's form validated as `model`, its uploaded files open until the block ends.
-
-    Call it only once the caller is authorised: it reads the body (bounded by the app's RequestBodyLimit)."""
-    try:
-        form = await request.form(max_files=max_files, max_fields=max_fields)
-    except HTTPException as exc:
-        raise ValidationError("file", f"the multipart body cannot be read: {exc.detail}") from None
-    try:
-        yield _validated(model, form)
-    finally:
-        await form.close()
-
-
-def _validated(model: type[FormModel], form: FormData) -> FormModel:
-    """As FastAPI reads Form/File parameters: an empty text field counts as absent, a repeated one is a list."""
-    values: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        key = field.alias or name
-        items = [item for item in form.getlist(key) if item != ""]
-        if items:
-            values[key] = items if _is_list(field.annotation) else items[-1]
-    try:
-        return model.model_validate(values)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        field_name = ".".join(str(part) for part in error["loc"]) or "form"
-        raise ValidationError(field_name, error["msg"]) from None
-
-
-def _is_list(annotation: Any) -> bool:
-    if get_origin(annotation) in (Union, types.UnionType):
-        return any(_is_list(member) for member in get_args(annotation))
-    return get_origin(annotation) is list
-
-
 def _placement(page: int | None, x: float | None, y: float | None, keyword: str | None, riding: bool) -> SealPlacement:
-    if riding:
-        if page is not None or x is not None or keyword:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return Riding(y)
-    if keyword:
-        if page is not None or x is not None or y is not None:
-            raise ValidationError("placement", _PLACEMENT_RULE)
-        return AtKeyword(keyword)
-    if page is None or x is None or y is None:
-        raise ValidationError("placement", _PLACEMENT_RULE)
-    return AtPosition(page, x, y)
-
-
-async def _read_limited(upload: UploadFile) -> bytes | None:
-    """The uploaded file, or None as soon as it proves larger than MAX_PDF_BYTES."""
-    if upload.size is not None and upload.size > MAX_PDF_BYTES:
-        return None
-    parts: list[bytes] = []
-    total = 0
-    while chunk := await upload.read(_CHUNK):
-        total += len(chunk)
-        if total > MAX_PDF_BYTES:
-            return None
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _too_large() -> JSONResponse:
-    limit = f"must be at most {MAX_PDF_BYTES // (1024 * 1024)} MiB"
-    return JSONResponse({"error": f"file: {limit}", "field": "file", "rule": limit}, status.HTTP_413_CONTENT_TOO_LARGE)
+    return placement_of(page, x, y, keyword, riding, rule=_PLACEMENT_RULE)
 
 
 @router.post(
@@ -161,9 +76,9 @@ async def seal_pdf(request: Request, name: str, actor: SealUser) -> Response:
     async with multipart_form(request, SealPdfForm, max_files=1, max_fields=16) as form:
         chosen_level = PadesLevel.parse(form.level)
         placement = _placement(form.page, form.x, form.y, form.keyword, form.riding)
-        pdf = await _read_limited(form.file)
+        pdf = await read_limited(form.file, MAX_PDF_BYTES)
     if pdf is None:
-        return _too_large()
+        return too_large("file", MAX_PDF_BYTES)
     service = PdfSealingService(platform_of(request))
     result = await run_in_threadpool(
         service.seal, pdf, name, actor, placement, chosen_level, reason=form.reason, location=form.location

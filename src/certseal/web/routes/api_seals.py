@@ -1,7 +1,7 @@
 """REST API for the seal registry (/api/v1/seals), authorised by API key and role (seal:read, seal:write).
 
 Registering a seal is a multipart upload: its fields are `SealRegistrationForm`, read after the API key is checked
-(see api_pdf.multipart_form)."""
+(see certseal.web.forms)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from certseal.services.apikeys import Permission
 from certseal.services.audit import Actor
 from certseal.services.seals import SealService
 from certseal.web.deps import API_ERRORS, authorised, platform_of
-from certseal.web.routes.api_pdf import form_request_body, multipart_form
+from certseal.web.forms import form_request_body, multipart_form
 
 router = APIRouter(prefix="/api/v1", tags=["seals"], responses=API_ERRORS)
 
