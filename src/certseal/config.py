@@ -58,6 +58,22 @@ class Settings(BaseSettings):
     license_types_dir: Path | None = Field(
         None, description="Directory of extra license type JSON files; a file with a built-in's code replaces it"
     )
+    license_issuer: str = Field(
+        "湖北省药品监督管理局", min_length=1, description="颁证单位: the issuing authority's name"
+    )
+    license_issuer_code: str = Field(
+        "11420000MB1234567U",
+        pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$",
+        description="颁证单位代码: the issuing authority's USCC, the issuer part of GB/T 36904 identifiers",
+    )
+    license_division: str = Field(
+        "420000", pattern=r"^[1-9][0-9]{5}$", description="division code (GB/T 2260) of licenses created without one"
+    )
+    license_pdf_seal: str = Field("license-seal-rsa", description="seal that seals issued license PDFs (RSA/ECDSA)")
+    license_ofd_seal: str = Field("license-seal-sm2", description="seal that seals issued license OFDs (SM2)")
+    license_formats: str = Field(
+        "pdf,ofd", pattern=r"^(pdf|ofd)(,(pdf|ofd))?$", description="formats rendered at issue"
+    )
     envelope_algorithm: Literal["sm4-gcm", "aes256-gcm"] = Field(
         "sm4-gcm", description="AEAD that seals sensitive fields (envelope encryption); old values open either way"
     )
