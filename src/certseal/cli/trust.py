@@ -1,4 +1,5 @@
-"""`certseal ca cross-certify` and `certseal trust …`: cross-certificates, trust anchors, path validation."""
+"""`certseal ca cross-certify` and `certseal trust …`: cross-certificates, trust anchors (CA certificates and
+directly trusted end-entity certificates), path validation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from certseal.cli.common import actor, app, err, out, platform
 from certseal.cli.pki import ca_app, write_pem
 from certseal.errors import ValidationError
-from certseal.services.trust import TrustService, read_certificates
+from certseal.services.trust import AnchorInfo, AnchorKind, TrustService, read_certificates
 
 trust_app = typer.Typer(help="Trust anchors and certification path validation.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
@@ -48,22 +49,57 @@ def ca_cross_certify(
 @trust_app.command("import")
 def trust_import(
     name: Annotated[str, typer.Argument(help="Short name for the anchor, e.g. other-root.")],
-    cert: Annotated[Path, typer.Option("--cert", help="The CA certificate, PEM or DER.", exists=True, dir_okay=False)],
+    cert: Annotated[Path, typer.Option("--cert", help="The certificate, PEM or DER.", exists=True, dir_okay=False)],
+    leaf: Annotated[
+        bool,
+        typer.Option(
+            "--leaf",
+            help="Trust an end-entity certificate directly (e.g. a signer whose CA you do not hold): it validates "
+            "itself and never another certificate.",
+        ),
+    ] = False,
 ) -> None:
-    """Trust an external CA certificate as a trust anchor."""
-    info = _service().import_anchor(name, cert.read_bytes(), actor())
-    out.print(f"imported trust anchor [bold]{info.name}[/]: {info.subject}, SHA-256 {info.sha256}")
+    """Trust an external CA certificate as a trust anchor, or (--leaf) an end-entity certificate directly."""
+    info = _service().import_anchor(name, cert.read_bytes(), actor(), leaf=leaf)
+    if info.kind is AnchorKind.LEAF:
+        out.print(
+            f"imported directly trusted certificate [bold]{info.name}[/]: {info.subject}, SHA-256 {info.sha256}",
+            highlight=False,
+        )
+        if info.not_after < datetime.now(UTC):
+            err.print(
+                f"note: it expired on {info.not_after:%Y-%m-%d}; it validates only signatures proven older",
+                highlight=False,
+            )
+        return
+    out.print(f"imported trust anchor [bold]{info.name}[/]: {info.subject}, SHA-256 {info.sha256}", highlight=False)
+
+
+@trust_app.command("remove")
+def trust_remove(name: Annotated[str, typer.Argument(help="The imported anchor to stop trusting.")]) -> None:
+    """Stop trusting an imported anchor or directly trusted certificate (our root CAs cannot be removed here)."""
+    info = _service().remove_anchor(name, actor())
+    out.print(f"removed {_kind_text(info)} [bold]{info.name}[/]: {info.subject}", highlight=False)
 
 
 @trust_app.command("list")
 def trust_list() -> None:
-    """List the trust anchors: our root CAs and the imported ones."""
-    table = Table("name", "source", "subject", "valid until", "SHA-256")
+    """List the trust anchors: our root CAs and the imported ones, CA certificates and directly trusted ones."""
+    table = Table("name", "source", "kind", "subject", "valid until", "SHA-256")
     for anchor in _service().anchors():
         table.add_row(
-            anchor.name, anchor.source, anchor.subject, f"{anchor.not_after:%Y-%m-%d}", anchor.sha256[:16] + "…"
+            anchor.name,
+            anchor.source,
+            anchor.kind.value,
+            anchor.subject,
+            f"{anchor.not_after:%Y-%m-%d}",
+            anchor.sha256[:16] + "…",
         )
     out.print(table)
+
+
+def _kind_text(info: AnchorInfo) -> str:
+    return "directly trusted certificate" if info.kind is AnchorKind.LEAF else "trust anchor"
 
 
 @trust_app.command("verify")
@@ -91,7 +127,8 @@ def trust_verify(
     if result.passed:
         out.print(f"[bold green]{result.indication.value}[/]: {result.message}", highlight=False)
         for depth, subject in enumerate(result.subjects):
-            role = "leaf" if depth == 0 else "anchor" if depth == len(result.subjects) - 1 else "CA"
+            last = depth == len(result.subjects) - 1
+            role = "trusted" if depth == 0 and last else "leaf" if depth == 0 else "anchor" if last else "CA"
             out.print(f"  {depth}  {role:6} {subject}", highlight=False)
         return
     err.print(f"[bold red]{result.indication.value}[/] / {result.sub_indication}: {result.message}", highlight=False)

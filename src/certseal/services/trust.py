@@ -2,6 +2,12 @@
 
 Our own root CAs are trust anchors too; path validation uses every CA certificate, valid cross-certificate and
 anchor of the deployment, so a leaf of a cross-certified CA validates to whichever anchor the caller chooses.
+
+An anchor is of one of two kinds, read from the certificate itself (basicConstraints), so no column records it:
+a CA certificate, which ends the chains of the certificates it issued, or a directly trusted end-entity certificate
+(EU DSS: a trusted certificate source may hold any certificate), which ends only its own chain — it is never offered
+as the issuer of another certificate and can never be cross-certified.  Files that carry only the signer's
+certificate (tax e-invoice OFDs) verify once that certificate is trusted this way.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from asn1crypto import pem, x509
 from sqlalchemy import select
@@ -36,6 +43,11 @@ CROSS_PROFILE = "cross-ca"
 _ANCHOR_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
+class AnchorKind(StrEnum):
+    CA = "ca"  # a CA certificate: ends the chains of what it issued
+    LEAF = "leaf"  # a directly trusted end-entity certificate: ends only its own chain
+
+
 @dataclass(frozen=True)
 class AnchorInfo:
     name: str
@@ -44,6 +56,7 @@ class AnchorInfo:
     not_after: datetime
     certificate_der: bytes
     source: str  # "ca" (a root CA of this deployment) or "imported"
+    kind: AnchorKind = AnchorKind.CA
 
 
 @dataclass(frozen=True)
@@ -162,8 +175,9 @@ class TrustService:
 
     # --- trust anchors ------------------------------------------------------------------------------------
 
-    def import_anchor(self, name: str, data: bytes, actor: Actor) -> AnchorInfo:
-        """Trust an external CA certificate (self-signed or not) for path validation."""
+    def import_anchor(self, name: str, data: bytes, actor: Actor, leaf: bool = False) -> AnchorInfo:
+        """Trust an external CA certificate (self-signed or not) for path validation; with `leaf`, trust an
+        end-entity certificate directly instead (it then validates itself, and nothing else)."""
         if not _ANCHOR_NAME.match(name):
             raise ValidationError("name", "must be 1-64 lower-case letters, digits, '.', '_' or '-'")
         ders = read_certificates(data)
@@ -171,7 +185,11 @@ class TrustService:
             raise ValidationError("certificate", f"give exactly one certificate, this file holds {len(ders)}")
         der = ders[0]
         certificate = parse_certificate(der)
-        _check_anchor(certificate)
+        kind = AnchorKind.LEAF if leaf else AnchorKind.CA
+        if leaf:
+            _check_trusted_leaf(certificate)
+        else:
+            _check_anchor(certificate)
         digest = hashlib.sha256(der).hexdigest()
         with self._platform.unit_of_work(actor) as uow:
             if uow.session.scalars(select(TrustAnchor).where(TrustAnchor.name == name)).one_or_none() is not None:
@@ -197,10 +215,30 @@ class TrustService:
                 "trust_anchor",
                 name,
                 "import",
-                after={"subject": row.subject, "sha256": digest, "not_after": not_after},
+                after={"subject": row.subject, "sha256": digest, "not_after": not_after, "kind": kind.value},
             )
-            log.info("trust anchor %s imported (%s) by %s", name, row.subject, actor.name)
-            return AnchorInfo(name, row.subject, digest, not_after, der, "imported")
+            log.info("trust anchor %s (%s) imported (%s) by %s", name, kind.value, row.subject, actor.name)
+            return AnchorInfo(name, row.subject, digest, not_after, der, "imported", kind)
+
+    def remove_anchor(self, name: str, actor: Actor) -> AnchorInfo:
+        """Stop trusting the imported anchor `name` (CA or directly trusted certificate); our root CAs stay."""
+        with self._platform.unit_of_work(actor) as uow:
+            row = uow.session.scalars(select(TrustAnchor).where(TrustAnchor.name == name)).one_or_none()
+            if row is None:
+                if find_ca(uow.session, name) is not None:
+                    raise ValidationError("name", f"{name!r} is a CA of this deployment, not an imported anchor")
+                raise NotFound(f"no imported trust anchor named {name!r}: see `certseal trust list`")
+            info = _imported_info(row)
+            uow.session.delete(row)
+            uow.session.flush()
+            uow.record(
+                "trust_anchor",
+                name,
+                "remove",
+                before={"subject": info.subject, "sha256": info.sha256, "kind": info.kind.value},
+            )
+            log.info("trust anchor %s (%s) removed by %s", name, info.kind.value, actor.name)
+            return info
 
     def anchors(self) -> list[AnchorInfo]:
         """Our root CAs, then the imported anchors."""
@@ -216,11 +254,7 @@ class TrustService:
                 )
                 for ca in self._root_rows(session)
             ]
-            for row in session.scalars(select(TrustAnchor).order_by(TrustAnchor.id)):
-                not_after = x509.Certificate.load(row.certificate_der)["tbs_certificate"]["validity"]["not_after"]
-                result.append(
-                    AnchorInfo(row.name, row.subject, row.sha256, not_after.native, row.certificate_der, "imported")
-                )
+            result += [_imported_info(row) for row in session.scalars(select(TrustAnchor).order_by(TrustAnchor.id))]
             return result
 
     # --- validation ---------------------------------------------------------------------------------------
@@ -232,7 +266,9 @@ class TrustService:
         at: datetime | None = None,
         anchors: Sequence[str] | None = None,
     ) -> PathResult:
-        """Find a valid path from the leaf to a trust anchor (all of them, or only those named in `anchors`)."""
+        """Find a valid path from the leaf to a trust anchor (all of them, or only those named in `anchors`).
+
+        A directly trusted certificate is an anchor only for itself: it ends the leaf's path when it is the leaf."""
         leaf = parse_certificate(leaf_der, "leaf")
         extra = [parse_certificate(der, "untrusted") for der in extra_certs]
         known = self.anchors()
@@ -253,7 +289,11 @@ class TrustService:
                     )
                 )
             ]
-        trusted = [x509.Certificate.load(a.certificate_der) for a in known]
+        trusted = [
+            x509.Certificate.load(a.certificate_der)
+            for a in known
+            if a.kind is AnchorKind.CA or a.certificate_der == leaf_der
+        ]
         return find_path(leaf, [*extra, *pool], trusted, at or datetime.now(UTC))
 
     # --- internals ----------------------------------------------------------------------------------------
@@ -279,15 +319,55 @@ class TrustService:
             return ca.certificate_der
         anchor = session.scalars(select(TrustAnchor).where(TrustAnchor.name == name)).one_or_none()
         if anchor is not None:
+            if anchor_kind(x509.Certificate.load(anchor.certificate_der)) is AnchorKind.LEAF:
+                raise ValidationError(
+                    "subject",
+                    f"{name!r} is a directly trusted end-entity certificate, not a CA: it cannot be certified",
+                )
             return anchor.certificate_der
         raise NotFound(f"no CA or trust anchor named {name!r}: see `certseal ca list` and `certseal trust list`")
+
+
+def anchor_kind(certificate: x509.Certificate) -> AnchorKind:
+    """CA when basicConstraints says cA, else a directly trusted end-entity certificate."""
+    constraints = certificate.basic_constraints_value
+    return AnchorKind.CA if constraints is not None and constraints["ca"].native else AnchorKind.LEAF
+
+
+def _imported_info(row: TrustAnchor) -> AnchorInfo:
+    certificate = x509.Certificate.load(row.certificate_der)
+    not_after = certificate["tbs_certificate"]["validity"]["not_after"].native
+    return AnchorInfo(
+        row.name, row.subject, row.sha256, not_after, row.certificate_der, "imported", anchor_kind(certificate)
+    )
+
+
+def _check_trusted_leaf(certificate: x509.Certificate) -> None:
+    """A directly trusted certificate must be an end-entity certificate able to sign, with a usable public key.
+
+    Its validity period is not checked here: it may be trusted for signatures made while it was valid, and
+    verification checks it at the signing time a proof of existence allows."""
+    if anchor_kind(certificate) is AnchorKind.CA:
+        raise ValidationError("certificate", "is a CA certificate: import it as a trust anchor, without --leaf")
+    usage = certificate.key_usage_value
+    if usage is not None and not {"digital_signature", "non_repudiation"} & set(usage.native):
+        raise ValidationError(
+            "certificate", "has neither the digitalSignature nor the nonRepudiation key usage: it signs nothing"
+        )
+    _check_public_key(certificate)
+    if certificate.self_issued and certificate.authority_key_identifier in (None, certificate.key_identifier):
+        _check_self_signature(certificate)
 
 
 def _check_anchor(certificate: x509.Certificate) -> None:
     """A trust anchor must be a CA certificate, currently valid, and correctly self-signed if it is self-issued."""
     constraints = certificate.basic_constraints_value
     if constraints is None or not constraints["ca"].native:
-        raise ValidationError("certificate", "is not a CA certificate (basicConstraints cA is not set)")
+        raise ValidationError(
+            "certificate",
+            "is not a CA certificate (basicConstraints cA is not set); to trust this end-entity certificate "
+            "directly, import it as a leaf (--leaf)",
+        )
     usage = certificate.key_usage_value
     if usage is not None and "key_cert_sign" not in usage.native:
         raise ValidationError("certificate", "is a CA certificate without the keyCertSign key usage")
@@ -297,16 +377,25 @@ def _check_anchor(certificate: x509.Certificate) -> None:
         raise ValidationError("certificate", f"expired on {validity['not_after'].native:%Y-%m-%d}")
     if now < validity["not_before"].native:
         raise ValidationError("certificate", f"is not valid before {validity['not_before'].native:%Y-%m-%d}")
+    _check_public_key(certificate)
+    if certificate.self_issued and certificate.authority_key_identifier in (None, certificate.key_identifier):
+        _check_self_signature(certificate)
+
+
+def _check_public_key(certificate: x509.Certificate) -> PublicKey:
     try:
-        key = PublicKey(certificate.public_key.dump())
+        return PublicKey(certificate.public_key.dump())
     except CryptoError as exc:
         raise ValidationError("certificate", f"its public key cannot be used here: {exc.message}") from None
-    if certificate.self_issued and certificate.authority_key_identifier in (None, certificate.key_identifier):
-        try:
-            scheme = scheme_of(certificate["signature_algorithm"])
-            key.verify(certificate.signature, certificate["tbs_certificate"].dump(), scheme)
-        except (CryptoError, ValueError) as exc:
-            message = getattr(exc, "message", str(exc))
-            raise ValidationError(
-                "certificate", f"is self-issued but its self-signature does not verify: {message}"
-            ) from None
+
+
+def _check_self_signature(certificate: x509.Certificate) -> None:
+    key = _check_public_key(certificate)
+    try:
+        scheme = scheme_of(certificate["signature_algorithm"])
+        key.verify(certificate.signature, certificate["tbs_certificate"].dump(), scheme)
+    except (CryptoError, ValueError) as exc:
+        message = getattr(exc, "message", str(exc))
+        raise ValidationError(
+            "certificate", f"is self-issued but its self-signature does not verify: {message}"
+        ) from None

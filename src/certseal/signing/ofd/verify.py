@@ -49,11 +49,18 @@ from certseal.signing.ofd.sealing import (
     read_signature_xml,
     resolve_loc,
 )
-from certseal.signing.verify.certificates import CertificateValidator, Finding, ValidationMaterial, signer_detail
+from certseal.signing.verify.certificates import (
+    CertificateValidator,
+    Finding,
+    ValidationMaterial,
+    chain_phrase,
+    signer_detail,
+)
 from certseal.signing.verify.cms import MALFORMED, other_findings, verdict
 from certseal.signing.verify.report import (
     NO_REVOCATION,
     NO_TIMESTAMP,
+    ChainDetail,
     Indication,
     Integrity,
     ModificationDetail,
@@ -344,7 +351,7 @@ def _judge(
         format=f"OFD-SES-v{view.version}",
         indication=indication,
         sub_indication=sub_indication,
-        reason=reason or _passed_reason(view, check, chain.anchor if chain else None),
+        reason=reason or _passed_reason(view, check, chain),
         integrity=integrity,
         signer=signer,
         chain=chain,
@@ -471,14 +478,15 @@ def _seal_view(view: SignatureView, check: SignatureCheck, maker_chain: str) -> 
     }
 
 
-def _passed_reason(view: SignatureView, check: SignatureCheck, anchor: str | None) -> str:
+def _passed_reason(view: SignatureView, check: SignatureCheck, chain: ChainDetail | None) -> str:
     parts = [
         "the protected files, Signature.xml and the SES signature are intact",
         f"seal {view.seal.name!r} (maker {check.seal.maker_subject!r}) was valid at the signing time",
         f"signed by {check.signer_subject!r}",
     ]
-    if anchor:
-        parts.append(f"whose certificate chains to the trust anchor {anchor!r}")
+    trust = chain_phrase(chain)
+    if trust is not None:
+        parts.append(trust)
     return ", ".join(parts)
 
 

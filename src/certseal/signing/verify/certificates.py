@@ -16,6 +16,12 @@ source reports decides.  The verdict (EU DSS, ETSI EN 319 102-1):
 - revoked otherwise (no proof the signature existed before the revocation): INDETERMINATE / REVOKED_NO_POE
   (REVOKED_CA_NO_POE for a CA certificate of the path);
 - no source knows the certificate: INDETERMINATE / TRY_LATER.
+
+A signer certificate that is itself trusted (a directly trusted end-entity certificate, or an anchor validated
+as such) ends its own chain: chain PASSED with a one-certificate path, checked for validity at the same time as any
+other.  Its revocation is judged as above when a source knows it (an issuer found in the file or among our CAs, and
+an OCSP response or CRL about it); otherwise it is reported as not checked, with a note, and is no finding — as in
+EU DSS, a trusted certificate is not revocation-checked.
 """
 
 from __future__ import annotations
@@ -188,6 +194,8 @@ class CertificateValidator:
             leaf = x509.Certificate.load(leaf_der)
             issuer = self._issuer_among(leaf, material)
             checked = [self._revocation(leaf, issuer, material)] if issuer is not None else []
+        elif _directly_trusted(path):
+            return self._validate_trusted_signer(path.path[0], material, chain, proof_of_existence, claimed_time)
         else:
             checked = [self._revocation(c, path.path[i + 1], material) for i, c in enumerate(path.path[:-1])]
         for position, result in enumerate(checked):
@@ -198,6 +206,26 @@ class CertificateValidator:
         detail = _revocation_detail(checked[0], signing_time) if checked else _no_revocation()
         from_file = bool(checked) and any(_from_file(e) for e in checked[0].evidence)
         return SignerValidation(chain, detail, tuple(findings), from_file)
+
+    def _validate_trusted_signer(
+        self,
+        leaf: x509.Certificate,
+        material: ValidationMaterial,
+        chain: ChainDetail,
+        proof_of_existence: datetime | None,
+        claimed_time: datetime | None,
+    ) -> SignerValidation:
+        """A trusted signer certificate: its revocation decides only when some source knows it."""
+        issuer = self._issuer_among(leaf, material)
+        result = self._revocation(leaf, issuer, material) if issuer is not None else None
+        if result is None or result.decisive is None:
+            return SignerValidation(chain, _trusted_not_checked(result), (), False)
+        finding = _judge(result, True, proof_of_existence, claimed_time)
+        signing_time = proof_of_existence or claimed_time or self.validation_time
+        from_file = any(_from_file(e) for e in result.evidence)
+        return SignerValidation(
+            chain, _revocation_detail(result, signing_time), (finding,) if finding else (), from_file
+        )
 
     def _issuer_among(self, leaf: x509.Certificate, material: ValidationMaterial) -> x509.Certificate | None:
         """Without a valid path, an issuer by name whose key verifies the leaf (to show its revocation anyway)."""
@@ -320,11 +348,26 @@ class CertificateValidator:
 # --- verdicts -----------------------------------------------------------------------------------------------------
 
 
+def _directly_trusted(path: PathResult) -> bool:
+    """The path is the certificate alone: it is itself a trusted certificate."""
+    return path.passed and len(path.path) == 1
+
+
+def chain_phrase(chain: ChainDetail | None) -> str | None:
+    """How the signer's certificate is trusted, as a PASSED reason says it (None without a valid chain)."""
+    if chain is None or chain.indication is not Indication.PASSED or not chain.anchor:
+        return None
+    if len(chain.subjects) == 1:
+        return "whose certificate is itself trusted (a directly trusted certificate)"
+    return f"whose certificate chains to the trust anchor {chain.anchor!r}"
+
+
 def _chain_detail(path: PathResult, at: datetime) -> ChainDetail:
     subjects = path.subjects
-    return ChainDetail(
-        path.indication, path.sub_indication, path.message, subjects, subjects[-1] if subjects else None, at
-    )
+    message = path.message
+    if _directly_trusted(path):
+        message = "the certificate is itself trusted (a directly trusted certificate): no chain is needed"
+    return ChainDetail(path.indication, path.sub_indication, message, subjects, subjects[-1] if subjects else None, at)
 
 
 def _judge(
@@ -393,6 +436,21 @@ def _no_revocation() -> RevocationDetail:
     problem = "not checked: no issuer certificate was found for the signing certificate"
     return RevocationDetail(
         RevocationStatus.UNKNOWN, RevocationStatus.UNKNOWN, RevocationSource.NONE, problems=(problem,)
+    )
+
+
+def _trusted_not_checked(result: _CertificateRevocation | None) -> RevocationDetail:
+    note = (
+        "not checked: the certificate is directly trusted and no CRL or OCSP source knows it "
+        "(as in EU DSS, a trusted certificate is not revocation-checked)"
+    )
+    consulted, problems = (result.consulted, result.problems) if result is not None else ((), ())
+    return RevocationDetail(
+        RevocationStatus.UNKNOWN,
+        RevocationStatus.UNKNOWN,
+        RevocationSource.NONE,
+        sources_consulted=consulted,
+        problems=(note, *problems),
     )
 
 

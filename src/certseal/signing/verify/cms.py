@@ -35,6 +35,7 @@ from certseal.signing.verify.certificates import (
     Finding,
     TimestampCheck,
     ValidationMaterial,
+    chain_phrase,
     signer_detail,
 )
 from certseal.signing.verify.report import (
@@ -44,6 +45,7 @@ from certseal.signing.verify.report import (
     Indication,
     Integrity,
     RevocationDetail,
+    RevocationSource,
     RevocationStatus,
     SignatureReport,
     SignerDetail,
@@ -111,13 +113,16 @@ def passed_reason(evaluation: SignerEvaluation) -> str:
     parts = ["the signed data and the signature are intact"]
     if evaluation.signer is not None:
         parts.append(f"signed by {evaluation.signer.subject!r}")
-    if evaluation.chain is not None and evaluation.chain.anchor:
-        parts.append(f"whose certificate chains to the trust anchor {evaluation.chain.anchor!r}")
+    trust = chain_phrase(evaluation.chain)
+    if trust is not None:
+        parts.append(trust)
     revocation = evaluation.revocation
     if revocation.status_now is RevocationStatus.REVOKED and revocation.revoked_at is not None:
         parts.append(
             f"and was not revoked at the signing time (revoked later, on {revocation.revoked_at:%Y-%m-%d %H:%M:%S}Z)"
         )
+    elif revocation.source is RevocationSource.NONE:
+        parts.append("and its revocation was not checked (trusted directly, known to no CRL or OCSP source)")
     else:
         parts.append(f"and is not revoked ({revocation.source.value})")
     return ", ".join(parts)

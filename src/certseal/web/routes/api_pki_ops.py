@@ -183,11 +183,13 @@ def cross_certify(body: CrossCertify, request: Request, actor: Writer) -> CrossC
 class AnchorImport(BaseModel):
     name: str
     certificate_pem: str
+    leaf: bool = Field(False, description="Trust an end-entity certificate directly: it validates only itself")
 
 
 class AnchorOut(BaseModel):
     name: str
     source: str
+    kind: str = Field(description="ca (ends the chains of what it issued) or leaf (a directly trusted certificate)")
     subject: str
     sha256: str
     not_after: datetime
@@ -195,7 +197,12 @@ class AnchorOut(BaseModel):
 
 def _anchor_out(info: AnchorInfo) -> AnchorOut:
     return AnchorOut(
-        name=info.name, source=info.source, subject=info.subject, sha256=info.sha256, not_after=info.not_after
+        name=info.name,
+        source=info.source,
+        kind=info.kind.value,
+        subject=info.subject,
+        sha256=info.sha256,
+        not_after=info.not_after,
     )
 
 
@@ -207,8 +214,15 @@ def trust_anchors(request: Request, _actor: Reader) -> list[AnchorOut]:
 @router.post("/trust-anchors", status_code=status.HTTP_201_CREATED, summary="Import an external trust anchor")
 def import_anchor(body: AnchorImport, request: Request, actor: Writer) -> AnchorOut:
     return _anchor_out(
-        TrustService(platform_of(request)).import_anchor(body.name, body.certificate_pem.encode(), actor)
+        TrustService(platform_of(request)).import_anchor(
+            body.name, body.certificate_pem.encode(), actor, leaf=body.leaf
+        )
     )
+
+
+@router.delete("/trust-anchors/{name}", summary="Stop trusting an imported anchor or directly trusted certificate")
+def remove_anchor(name: str, request: Request, actor: Writer) -> AnchorOut:
+    return _anchor_out(TrustService(platform_of(request)).remove_anchor(name, actor))
 
 
 class PathValidation(BaseModel):
