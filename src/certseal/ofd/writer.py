@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Literal
 
 from lxml import etree
@@ -598,9 +599,9 @@ class _OutlineNode:
 class DocumentBuilder:
     """Lays out an OFD document in page millimetres (origin top-left, y down) and builds it.
 
-    Text is set in embedded subset TrueType fonts (by default the system CJK font, see fonts.find_cjk_font);
-    (x, y) of `text` is the baseline start, or its centre/end with align="center"/"right". Drawing goes to the
-    current surface: the last page() or template(); drawing before either starts page 1.
+    Text is set in embedded subset TrueType fonts (by default `font_path`, else the system CJK font: see
+    fonts.find_cjk_font); (x, y) of `text` is the baseline start, or its centre/end with align="center"/"right".
+    Drawing goes to the current surface: the last page() or template(); drawing before either starts page 1.
     """
 
     def __init__(
@@ -614,7 +615,7 @@ class DocumentBuilder:
         creator: str | None = "certseal",
         creator_version: str | None = None,
         creation_date: date | None = None,
-        font_path: str | None = None,
+        font_path: str | Path | None = None,
     ) -> None:
         width, height = page_size_mm
         if width <= 0 or height <= 0:
@@ -687,7 +688,7 @@ class DocumentBuilder:
 
     # --- fonts and text ---
 
-    def font(self, path: str | None = None, index: int = 0) -> FontHandle:
+    def font(self, path: str | Path | None = None, index: int = 0) -> FontHandle:
         """Register a TrueType font (path, or the CJK font found on the system); it is embedded as a subset."""
         font = TrueTypeFont.from_file(path, index) if path else find_cjk_font(self._font_path)
         for handle in self._fonts:

@@ -3,6 +3,8 @@ the OFD DocumentBuilder, the GB/T 36901 core metadata written as DocInfo CustomD
 
 The seal position is reported the way services/ofd_sealing.AtPosition takes it: page 1-based, centre in mm from the
 page's top-left corner. The document ID is derived from the identifier and the face, so the output is deterministic.
+Text is embedded in the license font (layout.license_font) unless `font_path` names another TrueType CJK font (the
+setting ofd_font_path); the layout is still measured with the license font, so a font of other widths shifts text.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from certseal.licenses.identifiers import ELicenseIdentifier
@@ -58,8 +61,10 @@ def render_ofd(
     change_history: Sequence[Mapping[str, Any]] = (),
     photo: bytes | None = None,
     emblem: bytes | None = None,
+    font_path: str | Path | None = None,
 ) -> RenderedOfdLicense:
-    """One face (正本 "original" / 副本 "duplicate") of a license as OFD."""
+    """One face (正本 "original" / 副本 "duplicate") of a license as OFD; `font_path`: the TrueType CJK font to
+    embed instead of the license font (ConfigError if it cannot be read or has no Chinese glyphs)."""
     facts = issue_facts(
         identifier=identifier,
         number=number,
@@ -81,9 +86,13 @@ def render_ofd(
         author=issuer,
         subject=str(facts.identifier),
         creation_date=issue_date,
+        font_path=font_path,
     )
-    font = license_font()
-    handle = builder.font(font.path, font.index)
+    if font_path:
+        handle = builder.font()  # the given font, checked for Chinese glyphs
+    else:
+        font = license_font()
+        handle = builder.font(font.path, font.index)
     for page in layout.pages:
         size = None if (page.width, page.height) == (first.width, first.height) else (page.width, page.height)
         builder.page(size_mm=size)
