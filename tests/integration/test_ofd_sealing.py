@@ -457,5 +457,5 @@ def test_api_openapi_describes_ofd_sealing(api: Api) -> None:
     operation = spec["paths"]["/api/v1/seals/{name}/ofd"]["post"]
     assert "application/ofd" in operation["responses"]["200"]["content"]
     assert {"401", "403", "413", "422"} <= set(operation["responses"])
-    assert operation["security"] == [{"HTTPBearer": []}] and operation["summary"] == "Seal an OFD"
+    assert {"HTTPBearer": []} in operation["security"] and operation["summary"] == "Seal an OFD"
     assert "mm from the page's top-left corner" in operation["description"]

@@ -114,6 +114,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.PHARMACIST: frozenset({LicensePermission.READ, Permission.VERIFY}),
 }
 
+# An API key's permissions come from its role in certseal.services.apikeys; an "admin" key may also manage users.
+API_KEY_EXTRA_PERMISSIONS: dict[str, frozenset[str]] = {"admin": frozenset(p.value for p in UserPermission)}
+
 
 # --- data scope ----------------------------------------------------------------------------------------------
 
@@ -293,6 +296,7 @@ class Principal:
     @classmethod
     def from_api_key(cls, key: ApiPrincipal) -> Principal:
         permissions = frozenset(p.value for p in API_KEY_ROLES.get(key.role, frozenset()))
+        permissions |= API_KEY_EXTRA_PERMISSIONS.get(key.role, frozenset())
         return cls(f"api:{key.name}", "api-key", key.role, Scope.everything(), permissions, key.name)
 
     def describe(self) -> str:

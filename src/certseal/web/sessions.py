@@ -36,7 +36,8 @@ LOGIN_CSRF_COOKIE = "certseal_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# uploads must send X-CSRF-Token: their body is read only once the caller is authorised
+_FORM_TYPES = ("application/x-www-form-urlencoded",)
 
 # The one Bearer scheme of the API (certseal.web.deps re-exports it); this module imports nothing from web.deps,
 # so that deps can build its `authorised` dependency on `current_principal`.
