@@ -99,7 +99,8 @@ def test_rotate_master_rewraps_and_retires(cli: Cli) -> None:
     assert secret.encode() not in sealed_before
     rotated = one_line(cli.run("keys", "rotate-master").stdout)
     assert "master key version 2 is current" in rotated
-    assert "rewrapped: protected_values 0, users 2" in rotated and "retired (destroyed) versions: 1" in rotated
+    assert "rewrapped: license_files 0, license_versions 0, protected_values 0, users 2" in rotated
+    assert "retired (destroyed) versions: 1" in rotated
     assert "rewrapping users" in rotated
     with cli.db() as db:
         assert db.execute("SELECT DISTINCT master_version FROM users").fetchall() == [(2,)]
@@ -112,5 +113,6 @@ def test_rotate_master_rewraps_and_retires(cli: Cli) -> None:
     status = cli.run("keys", "master-keys").stdout
     assert re.search(r"1\s+│\s+retired\s+│\s+0", status) and re.search(r"2\s+│\s+current\s+│\s+2", status)
     resumed = one_line(cli.run("keys", "rotate-master", "--resume").stdout)
-    assert "rewrapped: protected_values 0, users 0" in resumed and "version 3" not in resumed
+    assert "rewrapped: license_files 0, license_versions 0, protected_values 0, users 0" in resumed
+    assert "version 3" not in resumed
     assert "audit trail intact" in cli.run("audit", "verify").stdout

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -305,3 +317,119 @@ class UserSession(Tracked, Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# --- the e-license registry (certseal.services.licenses) -----------------------------------------------------------
+
+
+class License(Tracked, Base):
+    """One license record from draft to its end: the lifecycle status and what lists and searches need.
+
+    Nothing sensitive is kept here in clear: the holder name is masked when the type encrypts it (a pharmacist's
+    name), the holder code is clear only when it is a USCC (public) and is otherwise found by its blind index.
+    The field values live in license_versions (version 0 = the draft / application).
+    """
+
+    __tablename__ = "licenses"
+    __table_args__ = (
+        UniqueConstraint("type_code", "number", name="uq_licenses_type_number"),
+        Index("ix_licenses_type_status", "type_code", "status"),
+        Index("ix_licenses_division_code", "division_code"),
+        Index("ix_licenses_holder_uscc", "holder_uscc"),
+        Index("ix_licenses_holder_index", "holder_index"),
+        Index("ix_licenses_holder_name_index", "holder_name_index"),
+        Index("ix_licenses_valid_until", "valid_until"),
+        Index("ix_licenses_identifier", "identifier"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    division_code: Mapped[str] = mapped_column(String(6))
+    holder_name: Mapped[str] = mapped_column(String(500))  # masked when the type encrypts the name
+    holder_name_index: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blind index ("text")
+    holder_code_type: Mapped[str] = mapped_column(String(3))  # GB/T 36901: 001 USCC, 111 citizen ID
+    holder_uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    holder_code_display: Mapped[str | None] = mapped_column(String(64), nullable=True)  # USCC, or masked ID
+    holder_index: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blind index ("id-number")
+    version: Mapped[int] = mapped_column(Integer, default=0)  # current version; 0 while a draft
+    number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    identifier_serial: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    identifier: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the current version's
+    issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    row_version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - SQLAlchemy's optimistic locking
+
+
+class LicenseVersion(SealedFields, Tracked, Base):
+    """The field values of one version (0 = draft/application): `data` is JSON with every encrypted field left
+    out; those values are sealed together in `sealed`.  Issued versions are never changed, except `current`."""
+
+    __tablename__ = "license_versions"
+    __table_args__ = (UniqueConstraint("license_id", "version", name="uq_license_versions_license_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    identifier: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    action: Mapped[str] = mapped_column(String(16))  # draft | issue | change | renew | import
+    current: Mapped[bool] = mapped_column(Boolean, default=False)
+    number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    data: Mapped[str] = mapped_column(Text)
+    changed_fields: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON array of field keys
+    qr_text: Mapped[str | None] = mapped_column(Text, nullable=True)  # as printed on the faces
+
+
+class LicenseFile(SealedFields, Tracked, Base):
+    """A sealed file of a version.  `content` is NULL and the bytes are sealed (base64 in `sealed`) when the
+    type prints an encrypted value on its faces or in its metadata (a pharmacist's ID number)."""
+
+    __tablename__ = "license_files"
+    __table_args__ = (
+        UniqueConstraint("license_id", "version", "copy", "format", name="uq_license_files_version_copy_format"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    copy: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    seal: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class LicenseSequence(Tracked, Base):
+    """The last serial used per (license type, numbering scope): the database SequenceStore."""
+
+    __tablename__ = "license_sequences"
+
+    type_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)
+
+
+class LicenseEvent(Tracked, Base):
+    """One lifecycle action on a license (the history tables; the audit trail has the chained record)."""
+
+    __tablename__ = "license_events"
+    __table_args__ = (Index("ix_license_events_license_id", "license_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ground: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    changed_fields: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON array of field keys
