@@ -570,3 +570,10 @@ def test_expire_due_expires_licenses_past_their_validity(registry: Registry) -> 
     expired = service.get(r.admin, license_id)
     assert expired.info.status == "expired" and expired.history[-1].actor == "system"
     assert service.expire_due(date(2024, 6, 3)) == 0
+
+
+def test_issue_now_refuses_a_caller_who_cannot_finish_before_storing_anything(registry: Registry) -> None:
+    before = rows(registry.platform)
+    with pytest.raises(Forbidden, match="licensing-officer:city may not approve"):
+        registry.service.issue_now(registry.wuhan, "drug-production", drug(), "420100")
+    assert rows(registry.platform) == before

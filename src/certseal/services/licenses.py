@@ -707,6 +707,7 @@ class LicenseService:
         `request.confirmed` defaults to every confirmation the type lists for approve."""
         request = request or TransitionRequest()
         license_type = self.type(type_code)
+        self._require_whole_chain(principal, license_type)
         confirmed = request.confirmed or frozenset(
             c.code for c in license_type.document.lifecycle.confirmations.get(Action.APPROVE.value, [])
         )
@@ -722,6 +723,18 @@ class LicenseService:
             printed = version.qr_text or ""
         current = detail.versions[-1] if detail.versions else None
         return IssuedLicense(detail, printed, current.files if current else ())
+
+    def _require_whole_chain(self, principal: Principal, license_type: LicenseType) -> None:
+        """Refuse before anything is stored a caller who could not finish create → submit → approve → issue."""
+        principal.require(LicensePermission.WRITE)
+        role = self._context(principal, date.today()).actor_role or principal.role
+        for action in (Action.CREATE, Action.SUBMIT, Action.APPROVE, Action.ISSUE):
+            permission = ACTION_PERMISSIONS.get(action)
+            if permission is not None:
+                principal.require(permission)
+            if not lifecycle.may_perform(license_type, action, role):
+                allowed = ", ".join(sorted(lifecycle.roles_for(license_type, action)))
+                raise Forbidden(f"role {role} may not {action.value} a {license_type.name} (allowed: {allowed})")
 
     def import_license(
         self,
