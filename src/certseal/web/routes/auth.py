@@ -15,6 +15,7 @@ from certseal.errors import Forbidden, Unauthenticated, ValidationError
 from certseal.services.access import Principal
 from certseal.services.users import MAX_PASSWORD_LENGTH, LoginSession, LoginSessions, UserService, shown_scope
 from certseal.web.deps import API_ERRORS, client_address, platform_of
+from certseal.web.routes.portal import home_of
 from certseal.web.sessions import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -173,7 +174,10 @@ def login_form(
         session = _login(request, username, password, totp or None)
     except Unauthenticated as exc:
         return _page(request, status.HTTP_401_UNAUTHORIZED, exc.message, username, next)
-    response = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+    target = _safe_next(next)
+    if target == "/":  # no page asked for: the user's home (officers the console, holders the portal)
+        target = home_of(session.principal)
+    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookie(response, request, session)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
