@@ -22,7 +22,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## make run: virtualenv, install, initialise an embedded deployment in ./var (demo CAs, TSA), serve on http://$(HOST):$(PORT)
+## make run: virtualenv, install, initialise ./var with demo data (CAs, TSA, license seals, users, licenses), serve on http://$(HOST):$(PORT)
 run: install
 	$(BIN)/certseal init --demo
 	$(BIN)/certseal serve --host $(HOST) --port $(PORT)

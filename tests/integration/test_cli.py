@@ -336,6 +336,7 @@ def test_keys_delete_asks_and_then_removes(deployment: Deployment) -> None:
     assert d.run("audit", "verify").returncode == 0
 
 
+@pytest.mark.slow
 def test_init_demo_creates_cas_and_tsa_once(tmp_path: Path) -> None:
     d = Deployment(tmp_path)
     first = d.run("init", "--demo").stdout

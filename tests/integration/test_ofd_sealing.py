@@ -33,7 +33,7 @@ from certseal.ofd.reader import read_ofd
 from certseal.ofd.text import find_keyword
 from certseal.services.apikeys import ROLES, ApiKeyService, Permission
 from certseal.services.audit import Actor
-from certseal.services.deployment import create_demo
+from certseal.services.deployment import create_demo_pki
 from certseal.services.ofd_sealing import AtKeyword, AtPosition, OfdSealingService, Riding
 from certseal.services.platform import Platform
 from certseal.services.seals import SealService
@@ -302,7 +302,7 @@ def test_the_seal_maker_is_issued_once_and_the_ses_seal_built_once(platform: Pla
 
 
 def test_the_maker_comes_from_the_demo_ca_when_there_is_one(platform: Platform) -> None:
-    create_demo(platform, ACTOR)
+    create_demo_pki(platform, ACTOR)
     make_seal(platform, KeyAlgorithm.SM2, name="sm2")
     maker = OfdSealingService(platform).seal_maker(ACTOR)
     assert maker.signer.certificate is not None

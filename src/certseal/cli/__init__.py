@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +15,9 @@ from certseal.cli.common import _state, actor, app, audit_app, err, fail, keys_a
 from certseal.crypto.algorithms import KeyAlgorithm, SignatureScheme
 from certseal.crypto.keys import PublicKey
 from certseal.errors import CertsealError, InvalidSignature, ValidationError
+
+if TYPE_CHECKING:
+    from certseal.services.deployment import DemoReport
 
 
 @app.callback()
@@ -25,14 +29,24 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 @app.command()
 def init(
-    demo: Annotated[bool, typer.Option("--demo", help="Also create demo CAs (SM2 and RSA) and a TSA.")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Also create demo data: CAs (SM2, RSA), a TSA, the license seals, users of every role (their "
+            "passwords printed) and issued licenses of every type.",
+        ),
+    ] = False,
 ) -> None:
     """Create (or check) an embedded deployment: data directory, secrets, database schema. Idempotent."""
     from certseal.services.deployment import create_demo, init_deployment
 
     with out.status("initialising the deployment…"):
         report = init_deployment(platform(), actor())
-        made = create_demo(platform(), actor()) if demo else []
+    demo_report: DemoReport | None = None
+    if demo:
+        with out.status("creating what is missing of the demo data (licenses take a few seconds each)…"):
+            demo_report = create_demo(platform(), actor())
     table = Table(title="certseal deployment", show_header=False)
     table.add_row("data directory", str(report.home))
     table.add_row("database", report.database)
@@ -43,9 +57,50 @@ def init(
     else:
         table.add_row("secrets (KEK, audit key)", "from CERTSEAL_KEK / CERTSEAL_AUDIT_KEY")
     table.add_row("status", "initialised" if report.first_init else "already initialised, checked")
-    if demo:
-        table.add_row("demo", ", ".join(made) if made else "demo CAs and TSA present")
+    if demo_report is not None:
+        made = demo_report.made
+        table.add_row("demo", f"created {len(made)} things, listed below" if made else "present, nothing created")
     out.print(table)
+    if demo_report is not None:
+        for thing in demo_report.made:
+            out.print(f"  created {thing}", highlight=False)
+        _print_demo(demo_report, platform().settings.base_url)
+
+
+def _print_demo(report: DemoReport, base_url: str) -> None:
+    """The demo accounts, the demo licenses with their public URLs, and one license's QR code to scan."""
+    from certseal.licenses.qr import qr_symbol
+
+    users = Table(
+        title="DEMO credentials — for trying certseal out only; disable these users before real use",
+        caption=f"also in {report.credentials_file} (mode 0600) · log in at {base_url.rstrip('/')}/console",
+    )
+    users.add_column("user", no_wrap=True)
+    users.add_column("password", no_wrap=True, style="bold")
+    users.add_column("role", no_wrap=True)
+    users.add_column("sees")
+    for credential in report.credentials:
+        user = credential.user
+        users.add_row(user.username, credential.password, user.role.value, user.sees)
+    out.print(users)
+    out.print("[bold]demo licenses[/] (each one's QR code leads to its public page):")
+    for item in report.licenses:
+        out.print(
+            f"  {item.type_name} {item.number}  {item.holder_name}  (division {item.division_code}, {item.status})",
+            highlight=False,
+        )
+        out.print(f"    {item.public_url}", highlight=False, soft_wrap=True)  # unwrapped, so it stays clickable
+    if report.qr_license is not None and report.qr_text is not None:
+        shown = report.qr_license
+        out.print(f"scan with a phone: {shown.type_name} {shown.number} ({shown.holder_name})", highlight=False)
+        picture = io.StringIO()
+        qr_symbol(report.qr_text).terminal(out=picture, compact=True, border=2)
+        out.out(picture.getvalue().rstrip("\n"), style="white on black", highlight=False)
+        out.print(f"QR text: {report.qr_text}", highlight=False, soft_wrap=True)
+        out.print(
+            "[dim]a phone must reach that URL: to scan from another device, set CERTSEAL_BASE_URL to this "
+            "machine's address (http://192.168.x.y:8000) and serve on it (`make run HOST=0.0.0.0`)[/]"
+        )
 
 
 @keys_app.command("generate")
