@@ -103,17 +103,17 @@ _MIB = 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class BodyLimits:
     """How many bytes a request body may have, by path: uploads (a file to seal, sign or verify: /api/v1/…/pdf,
-    …/ofd, …/cms, /api/v1/verify; a seal registration) get `upload`, everything else that reaches the router (the
-    JSON API, pages) `other`.  OCSP and TSA requests never get here: the fast paths answer them first, with their
-    own much smaller limits."""
+    …/ofd, …/cms, /api/v1/verify, the public /verify page; a seal registration) get `upload`, everything else that
+    reaches the router (the JSON API, pages) `other`.  OCSP and TSA requests never get here: the fast paths answer
+    them first, with their own much smaller limits."""
 
     upload: int = 64 * _MIB
     other: int = 1 * _MIB
     upload_suffixes: tuple[str, ...] = ("/pdf", "/ofd", "/cms")
-    upload_paths: frozenset[str] = frozenset({"/api/v1/verify", "/api/v1/seals"})
+    upload_paths: frozenset[str] = frozenset({"/api/v1/verify", "/api/v1/seals", "/verify"})
 
     def for_path(self, path: str) -> int:
-        if path.startswith("/api/v1/") and (path.endswith(self.upload_suffixes) or path in self.upload_paths):
+        if path in self.upload_paths or (path.startswith("/api/v1/") and path.endswith(self.upload_suffixes)):
             return self.upload
         return self.other
 
