@@ -10,12 +10,10 @@ caller's role may perform per license type, so that it shows only those buttons 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -29,18 +27,10 @@ from certseal.web.sessions import current_principal, session_token
 
 router = APIRouter(tags=["console"])
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 Home = Literal["/console", "/portal"]
 
 # Who may ask for which lifecycle action: the registry's table, plus creating a draft.
 ACTIONS: dict[Action, LicensePermission] = {Action.CREATE: LicensePermission.WRITE, **ACTION_PERMISSIONS}
-
-# The modules and their style sheet; nothing else under static/ is served from here.
-ASSETS: dict[str, str] = {
-    "console.js": "text/javascript; charset=utf-8",
-    "portal.js": "text/javascript; charset=utf-8",
-    "console.css": "text/css; charset=utf-8",
-}
 
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": (
@@ -102,19 +92,6 @@ def console_page(request: Request) -> Response:
 @router.get("/portal", response_class=HTMLResponse, include_in_schema=False)
 def portal_page(request: Request) -> Response:
     return _shell(request, "/portal", PORTAL_PAGE)
-
-
-def _asset(name: str, media_type: str) -> Callable[[], FileResponse]:
-    def asset() -> FileResponse:
-        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
-        return FileResponse(STATIC_DIR / name, media_type=media_type, headers=headers)
-
-    return asset
-
-
-# One route per file, not /static/{name}: other pages' static files (public.js …) are served elsewhere.
-for _name, _media_type in ASSETS.items():
-    router.add_api_route(f"/static/{_name}", _asset(_name, _media_type), methods=["GET"], include_in_schema=False)
 
 
 # --- what the caller may do -----------------------------------------------------------------------------------

@@ -28,16 +28,15 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from html import escape
-from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
@@ -661,29 +660,6 @@ def qr_keys(request: Request) -> JSONResponse:
         platform.memo[key] = cached
     headers = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}", "Access-Control-Allow-Origin": "*"}
     return JSONResponse(cached[1], headers={**headers, **SECURITY_HEADERS})
-
-
-# --- the page's static files ------------------------------------------------------------------------------------
-
-STATIC_DIR = FilePath(__file__).resolve().parent.parent / "static"
-# One route per file (as the console's): nothing else under static/ is served from here.
-ASSETS: dict[str, str] = {
-    "public.js": "text/javascript; charset=utf-8",
-    "qr-verify.js": "text/javascript; charset=utf-8",
-    "public.css": "text/css; charset=utf-8",
-}
-
-
-def _asset(name: str, media_type: str) -> Callable[[], FileResponse]:
-    def asset() -> FileResponse:
-        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
-        return FileResponse(STATIC_DIR / name, media_type=media_type, headers=headers)
-
-    return asset
-
-
-for _name, _media_type in ASSETS.items():
-    router.add_api_route(f"/static/{_name}", _asset(_name, _media_type), methods=["GET"], include_in_schema=False)
 
 
 # --- downloads ------------------------------------------------------------------------------------------------
