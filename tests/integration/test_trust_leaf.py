@@ -217,7 +217,7 @@ def test_a_trusted_signer_that_a_known_source_reports_revoked_is_still_judged(pl
     trust.import_anchor("good", good.certificate_der, ACTOR, leaf=True)
     trust.import_anchor("bad", bad.certificate_der, ACTOR, leaf=True)
     cas.revoke(bad.serial, RevocationReason.KEY_COMPROMISE, ACTOR)
-    validator = VerificationService(platform).validator(NOW + timedelta(seconds=1))
+    validator = VerificationService(platform).validator(datetime.now(UTC) + timedelta(seconds=1))
     fine = validator.validate_signer(good.certificate_der, ValidationMaterial(), None, None)
     assert fine.findings == () and len(fine.chain.subjects) == 1
     assert (fine.revocation.status_now, fine.revocation.source) == (
