@@ -347,3 +347,23 @@ def test_init_demo_creates_cas_and_tsa_once(tmp_path: Path) -> None:
     assert all(name in listing for name in ("demo-sm2-root", "demo-sm2-issuing", "demo-rsa-root"))
     with d.db() as db:
         assert db.execute("select count(*) from certificate_authorities").fetchone()[0] == 3
+
+
+@pytest.mark.slow
+def test_verify_at_a_past_time_passes_a_sample_whose_signer_certificate_has_since_expired(tmp_path: Path) -> None:
+    """signedFile.ofd carries no timestamp and its signer certificate expired in 2024: PASSED only when validated at
+    a time it was valid (--at), INDETERMINATE now."""
+    from tests.interop.test_ofd_samples_verify import sample, ses_certificates
+
+    d = Deployment(tmp_path)
+    d.run("init")
+    data = sample("signedFile.ofd")
+    (tmp_path / "signedFile.ofd").write_bytes(data)
+    (tmp_path / "signer.der").write_bytes(ses_certificates(data)[0])
+    d.run("trust", "import", "tax-signer", "--cert", "signer.der", "--leaf")
+    now = d.run("verify", "signedFile.ofd", "--json", ok=False)
+    assert now.returncode == 1 and "OUT_OF_BOUNDS_NO_POE" in now.stdout
+    then = d.run("verify", "signedFile.ofd", "--at", "2021-01-01", "--json", ok=False)
+    assert then.returncode == 0 and '"PASSED"' in then.stdout
+    bad = d.run("verify", "signedFile.ofd", "--at", "last tuesday", ok=False)
+    assert bad.returncode == 2 and "--at" in bad.stderr + bad.stdout

@@ -8,6 +8,7 @@ deployment not initialised).
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from certseal.cli.common import app, fail, out, platform
-from certseal.errors import CertsealError
+from certseal.errors import CertsealError, ValidationError
 from certseal.pki.path import Indication
 from certseal.signing.verify.html import render_html
 from certseal.signing.verify.report import SignatureReport, VerificationReport, iso
@@ -32,6 +33,14 @@ def verify(
         Path | None, typer.Option("--content", help="The signed content, for a detached CMS signature.")
     ] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Also write the report as an HTML page.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Validation time (ISO date or date-time, UTC if no offset), e.g. the time a signature without a "
+            "timestamp was known to exist; default now.",
+        ),
+    ] = None,
 ) -> None:
     """Verify every signature of FILE: integrity, chain, revocation at signing time, timestamp, later changes."""
     from certseal.services.deployment import check_ready
@@ -41,7 +50,7 @@ def verify(
     detached = _read(content, "--content") if content is not None else None
     try:
         check_ready(platform())
-        report = VerificationService(platform()).verify(data, file.name, detached)
+        report = VerificationService(platform()).verify(data, file.name, detached, _moment(at))
     except CertsealError as exc:
         fail(exc.message, 2)
     if html_out is not None:
@@ -56,6 +65,17 @@ def verify(
         if html_out is not None:
             out.print(f"wrote {escape(str(html_out))}", highlight=False)
     raise typer.Exit(0 if report.passed else 1)
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        rule = f"must be an ISO date or date-time such as 2021-01-01T12:00:00Z, not {text!r}"
+        raise ValidationError("--at", rule) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _read(path: Path, option: str) -> bytes:
