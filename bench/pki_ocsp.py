@@ -21,161 +21,31 @@ whole machine sustains, the client's share included.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
 import os
-import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
+
+if not __package__:  # run as `python bench/pki_ocsp.py`: make the `bench` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.loadgen import Load, free_port, init_deployment, load, start_servers, stop
+from bench.loadgen import wait_http as wait_http  # re-exported: bench/pki.py imports it from here
 
 TARGET_PREPRODUCED = 10_000
 TARGET_RATIO = 0.9
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# --- load generator (runs in its own process: `pki_ocsp.py --client …`) ---------------------------------------
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes, counts: list[int]
-) -> bool:
-    """One request and its response; True if the server closes the connection after it."""
-    writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-    status_line = await reader.readline()
-    if not status_line:
-        raise ConnectionResetError("closed before answering")
-    length, close = -1, status_line.startswith(b"HTTP/1.0")
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"connection" and value.strip().lower() == b"close":
-            close = True
-    payload = await reader.readexactly(length) if length >= 0 else await reader.read()
-    if b" 200 " in status_line and b"\x0a\x01\x00" in payload[:8]:  # HTTP 200 carrying a successful OCSP answer
-        counts[0] += 1
-    else:
-        counts[1] += 1
-    return close or length < 0
-
-
-async def _connection(
-    host: str, port: int, path: str, bodies: list[bytes], deadline: float, limit: int, counts: list[int]
-) -> None:
-    reader: asyncio.StreamReader | None = None
-    writer: asyncio.StreamWriter | None = None
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/ocsp-request\r\nContent-Length: "
-    ).encode()
-    while time.monotonic() < deadline and counts[0] < limit:
-        try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
-            assert reader is not None
-            close = await _exchange(reader, writer, head, random.choice(bodies), counts)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            counts[1] += 1
-            close = True
-            await asyncio.sleep(0.01)
-        if close and writer is not None:
-            writer.close()
-            writer = None
-    if writer is not None:
-        writer.close()
-
-
-async def _drive(host: str, port: int, path: str, bodies: list[bytes], seconds: float, connections: int) -> None:
-    counts = [0, 0]
-    started = time.monotonic()
-    deadline = started + seconds
-    await asyncio.gather(
-        *(_connection(host, port, path, bodies, deadline, 10_000_000, counts) for _ in range(connections))
-    )
-    elapsed = time.monotonic() - started
-    print(f"{counts[0]} {counts[1]} {elapsed:.3f} {time.process_time():.3f}")
-
-
-def client_main(args: argparse.Namespace) -> None:
-    bodies = [base64.b64decode(line) for line in Path(args.bodies).read_text().split()]
-    asyncio.run(_drive("127.0.0.1", args.port, args.path, bodies, args.seconds, args.connections))
-
-
-@dataclass
-class Load:
-    """One run of the client: the rate, and CPU time per response of the client and of the server processes."""
-
-    rate: float
-    errors: int
-    client_us: float = 0.0
-    server_us: float = 0.0
-
-    def server_bound(self, cores: int) -> float:
-        """Responses/s the server would sustain on `cores` cores with the client on other ones."""
-        return cores * 1e6 / self.server_us if self.server_us else 0.0
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """user + system CPU time of processes (Linux /proc; 0 elsewhere)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def load(
-    port: int, path: str, bodies: list[bytes], seconds: float, connections: int, work: Path, servers: list[int]
-) -> Load:
-    """Run the client process; the rate, errors and CPU time per response."""
-    file = work / f"bodies-{random.randrange(1 << 30)}.txt"
-    file.write_text("\n".join(base64.b64encode(b).decode() for b in bodies))
-    server_before = _cpu_seconds(servers)
-    result = subprocess.run(
-        [sys.executable, __file__, "--client", "--port", str(port), "--path", path, "--bodies", str(file),
-         "--seconds", str(seconds), "--connections", str(connections)],
-        capture_output=True, text=True, check=True, timeout=seconds + 120,
-    )  # fmt: skip
-    server_cpu = _cpu_seconds(servers) - server_before
-    ok, errors, elapsed, client_cpu = result.stdout.split()
-    done = max(1, int(ok) + int(errors))
-    return Load(int(ok) / float(elapsed), int(errors), float(client_cpu) * 1e6 / done, server_cpu * 1e6 / done)
-
-
-# --- the deployment --------------------------------------------------------------------------------------------
+CONTENT_TYPE = "application/ocsp-request"
+SUCCESSFUL = b"\x0a\x01\x00"  # OCSPResponseStatus successful, at the start of an OCSP answer
+_free_port = free_port  # bench/pki.py imports it from here
 
 
 def setup(work: Path, certs: int, port: int) -> tuple[dict[str, str], dict[str, list[bytes]], dict[str, list[bytes]]]:
     """Deployment with two CAs and `certs` certificates; returns env and, per CA, nonce-less and nonce requests."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSEAL_")}
-    env.update(
-        CERTSEAL_HOME=str(work / "var"),
-        CERTSEAL_KEK=base64.b64encode(os.urandom(32)).decode(),
-        CERTSEAL_AUDIT_KEY=base64.b64encode(os.urandom(32)).decode(),
-        CERTSEAL_BASE_URL=f"http://127.0.0.1:{port}",
-        CERTSEAL_ACTOR="bench",
-    )
-    subprocess.run([sys.executable, "-m", "certseal.cli", "init"], env=env, check=True, capture_output=True)
-    os.environ.update(env)
+    env = init_deployment(work, port)
     from asn1crypto import core, ocsp, pem
 
     from certseal.config import Settings
@@ -229,17 +99,6 @@ def _openssl_files(work: Path, platform: object, key_label: str, serials: list[s
     (work / "index.txt").write_text("".join(lines))
 
 
-def wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def openssl_speed(workers: int) -> dict[str, float]:
     command = ["openssl", "speed", "-seconds", "3", "-multi", str(workers), "rsa2048", "sm2"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -251,13 +110,6 @@ def openssl_speed(workers: int) -> dict[str, float]:
         elif "SM2" in line and "bits" in line and len(numbers) >= 5:
             rates["sm2"] = float(numbers[-2])
     return rates
-
-
-def serve_main(args: argparse.Namespace) -> None:
-    """One server worker, as `certseal serve --workers N` runs them (certseal.web.server)."""
-    from certseal.web.server import run_worker
-
-    run_worker("127.0.0.1", args.port, access_log=False, reuse_port=True)
 
 
 def report(
@@ -291,25 +143,14 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--path", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--bodies", default="", help=argparse.SUPPRESS)
     parser.add_argument("--certs", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    if args.client:
-        client_main(args)
-        return
-    if args.serve:
-        serve_main(args)
-        return
 
     work = Path(tempfile.mkdtemp(prefix="certseal-bench-ocsp-"))
-    port = _free_port()
+    port = free_port()
     processes: list[subprocess.Popen[bytes]] = []
     peer_group: int | None = None
     try:
@@ -322,20 +163,17 @@ def main() -> None:
         )
         print(f"certseal ocsp refresh: {args.certs} responses pre-produced in {time.perf_counter() - started:.1f} s")
 
-        log = open(work / "server.log", "wb")
-        command = [sys.executable, __file__, "--serve", "--port", str(port)]
-        servers = [
-            subprocess.Popen(command, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
-            for _ in range(args.workers)
-        ]
+        servers = start_servers(env, work, port, args.workers)
         processes.extend(servers)
         wait_http(f"http://127.0.0.1:{port}/health/live")
         pids = [server.pid for server in servers]
-        for ca in plain:  # warm every worker's caches (responders, keys, in-process responses)
-            load(port, f"/ocsp/{ca}", plain[ca], 2, args.connections, work, pids)
 
-        def run(path: str, bodies: list[bytes], pids: list[int] = pids, at: int = port) -> Load:
-            return load(at, path, bodies, args.seconds, args.connections, work, pids)
+        def run(path: str, bodies: list[bytes], pids: list[int] = pids, at: int = port, seconds: float = 0.0) -> Load:
+            return load(at, path, seconds or args.seconds, args.connections, pids,
+                        bodies=bodies, content_type=CONTENT_TYPE, success=SUCCESSFUL)  # fmt: skip
+
+        for ca in plain:  # warm every worker's caches (responders, keys, in-process responses)
+            run(f"/ocsp/{ca}", plain[ca], seconds=2)
 
         ours: list[tuple[str, Load, str, float | None]] = [
             ("pre-produced, no nonce (RSA CA)", run("/ocsp/rsa-ca", plain["rsa-ca"]), "target", TARGET_PREPRODUCED),
@@ -347,11 +185,9 @@ def main() -> None:
         ours.append(("live-signed with nonce, SM2", run("/ocsp/sm2-ca", nonced["sm2-ca"]), "openssl speed sign/s",
                      speed.get("sm2")))  # fmt: skip
         errors = sum(result.errors for _, result, _, _ in ours)
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=20)
+        stop(servers)
 
-        peer_port = _free_port()
+        peer_port = free_port()
         peer = subprocess.Popen(
             ["openssl", "ocsp", "-index", str(work / "index.txt"), "-port", str(peer_port), "-rsigner",
              str(work / "rsa-ca.pem"), "-rkey", str(work / "rsa-ca.key"), "-CA", str(work / "rsa-ca.pem"),
@@ -368,10 +204,7 @@ def main() -> None:
         peer_nonce = run("/", nonced["rsa-ca"], [peer.pid], peer_port)
         report(args, ours, peer_plain, peer_nonce, errors)
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
+        stop(processes)
         if peer_group is not None:  # `openssl ocsp -multi` children outlive their parent: end the group we made
             try:
                 os.killpg(peer_group, 15)
