@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated environment, settings, and a migrated Platform on SQLite or PostgreSQL."""
+"""Shared fixtures: an isolated environment, settings, and a migrated Platform on SQLite or PostgreSQL (more in
+tests/fixtures: PostgreSQL, SoftHSM, a running server, headless Chromium)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from certseal.config import Settings
 from certseal.services.audit import Actor
 from certseal.services.platform import Platform
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.softhsm", "tests.fixtures.server"]
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.softhsm",
+    "tests.fixtures.server",
+    "tests.fixtures.browser",
+]
 
 TEST_KEK = base64.b64encode(bytes(range(32))).decode()
 TEST_AUDIT_KEY = base64.b64encode(bytes(range(32, 64))).decode()

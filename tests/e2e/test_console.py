@@ -13,7 +13,6 @@ The deployment: `certseal init`, then in process the demo CAs, the regulator's l
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import urllib.error
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from certseal.config import Settings
@@ -38,21 +37,13 @@ from certseal.services.platform import Platform
 from certseal.services.users import UserService
 from certseal.store.models import AuditEvent
 from tests.conftest import ACTOR, TEST_AUDIT_KEY, TEST_KEK
-from tests.fixtures.server import LiveDeployment, _start, free_port
+from tests.fixtures.browser import screenshot
+from tests.fixtures.server import LiveDeployment, free_port, init_deployment, start_server, stop_server
 from tests.unit.test_license_render import drug_data
 
 pytestmark = pytest.mark.slow  # a deployment, a server and a browser: tens of seconds
 
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 PASSWORD = "Correct-Horse-Battery-42"
-VIEWPORT = {"width": 1280, "height": 900}
 ADMIN = Principal.for_user("pytest-admin", "provincial-admin", "*", "pytest")
 SET_ON_ISSUE = ("license_number", "issue_date", "valid_until", "issuing_authority", "issuer")
 ENTERPRISE_A = "91420102MA4KR87T3W"  # valid USCCs (GB 32100 and GB 11714 check characters)
@@ -79,22 +70,8 @@ class Site:
 
 def start_site(root: Path, users: list[tuple[str, str, str | None]]) -> Site:
     """`certseal init`, demo CAs, license seals and QR key, the users (name, role, scope); the server NOT started."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSEAL_")}
-    env.update(
-        {
-            "CERTSEAL_HOME": str(root / "var"),
-            "CERTSEAL_KEK": TEST_KEK,
-            "CERTSEAL_AUDIT_KEY": TEST_AUDIT_KEY,
-            "CERTSEAL_BASE_URL": f"http://127.0.0.1:{port}",
-            "CERTSEAL_ACTOR": "pki-officer",
-            "XDG_CONFIG_HOME": str(root / "xdg-config"),
-            "COLUMNS": "200",
-        }
-    )
-    deployment = LiveDeployment(root, port, env)
-    deployment.run("init")
-    settings = Settings(home=root / "var", kek=TEST_KEK, audit_key=TEST_AUDIT_KEY, base_url=f"http://127.0.0.1:{port}")  # type: ignore[arg-type]
+    deployment = init_deployment(root, free_port(), XDG_CONFIG_HOME=str(root / "xdg-config"))
+    settings = Settings(home=root / "var", kek=TEST_KEK, audit_key=TEST_AUDIT_KEY, base_url=deployment.url)  # type: ignore[arg-type]
     shots = root / "screenshots"
     shots.mkdir()
     site = Site(deployment, settings, shots)
@@ -130,16 +107,6 @@ def issue(site: Site, type_code: str, data: dict[str, Any], number: str | None =
         platform.close()
 
 
-def stop_site(site: Site) -> None:
-    process = site.deployment.process
-    if process is not None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("console")
@@ -153,29 +120,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     running.notes["issued_id"] = issue(running, "drug-production", data).detail.info.id
     data = enterprise_data(ENTERPRISE_B, "湖北另一药业有限公司", "13800002222", "42010619830314035X")
     running.notes["live_id"] = issue(running, "drug-production", data).detail.info.id
-    _start(running.deployment)
+    start_server(running.deployment)
     yield running
-    stop_site(running)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_ARGS))
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, locale="zh-CN")
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    yield opened
-    context.close()
-    assert not problems, f"errors in the page: {problems}"
+    stop_server(running.deployment)
 
 
 def login(page: Page, site: Site, username: str, start: str = "/console") -> None:
@@ -188,10 +135,7 @@ def login(page: Page, site: Site, username: str, start: str = "/console") -> Non
 
 
 def shot(page: Page, site: Site, name: str) -> Path:
-    path = site.shots / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
-    return path
+    return screenshot(page, site.shots / f"{name}.png")
 
 
 def pdfsig(path: Path) -> str:

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from certseal.licenses.qr import decode_qr_image, parse_qr_text
-from certseal.ofd.render.png import CHROMIUM_ARGS
 from certseal.services.users import UserService
 from certseal.services.verification import VerificationService
 from certseal.signing.verify.report import Indication
@@ -49,14 +48,6 @@ pytestmark = pytest.mark.slow  # a server, issuance, two changes and a browser: 
 PASSWORD = "Tea-Kettle-Horizon-42"
 NEW_HEAD = "钱新任"
 WAIT_SECONDS = 20.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_ARGS))
-        yield chromium
-        chromium.close()
 
 
 def login(client: httpx.Client) -> dict[str, str]:

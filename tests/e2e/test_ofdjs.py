@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from certseal.config import Settings
 from certseal.crypto.algorithms import KeyAlgorithm
@@ -34,14 +34,6 @@ from tests.integration.test_pdf_sealing import SEAL_MM, make_seal
 
 OFDJS_DIR = Path(__file__).resolve().parent / "ofdjs"
 LIBRARY = OFDJS_DIR / "node_modules" / "ofd.js" / "lib" / "ofd.umd.min.js"
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 ORIGIN = "https://ofdjs.invalid"
 pytestmark = pytest.mark.slow  # a browser and ofd.js per test: about 5 s each
 PAGE_PX = 794  # the width ofd.js is asked to render a page at
@@ -92,14 +84,6 @@ def library() -> bytes:
         )
         assert done.returncode == 0, done.stderr.decode(errors="replace")
     return LIBRARY.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_ARGS))
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -17,19 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_console import (
-    Site,
-    browser,  # noqa: F401  (a fixture)
-    enterprise_data,
-    issue,
-    login,
-    page,  # noqa: F401  (a fixture)
-    pdfsig,
-    shot,
-    start_site,
-    stop_site,
-)
-from tests.fixtures.server import _start
+from tests.e2e.test_console import Site, enterprise_data, issue, login, pdfsig, shot, start_site
+from tests.fixtures.server import start_server, stop_server
 from tests.unit.test_license_render import pharmacist_data
 
 pytestmark = pytest.mark.slow  # a deployment, a server and a browser: tens of seconds
@@ -65,12 +54,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     )
     pharmacist = issue(running, "pharmacist-registration", pharmacist_application(), number=CERTIFICATE_NUMBER)
     running.notes.update(own=own.detail.info, other=other.detail.info, pharmacist=pharmacist.detail.info)
-    _start(running.deployment)
+    start_server(running.deployment)
     yield running
-    stop_site(running)
+    stop_server(running.deployment)
 
 
-def test_enterprise_user_sees_only_its_own_license_masked(page: Page, site: Site) -> None:  # noqa: F811
+def test_enterprise_user_sees_only_its_own_license_masked(page: Page, site: Site) -> None:
     own, other = site.notes["own"], site.notes["other"]
     login(page, site, "enterprise-own", start="/portal")
     expect(page).to_have_url(re.compile(r"/portal"))
@@ -107,7 +96,7 @@ def test_enterprise_user_sees_only_its_own_license_masked(page: Page, site: Site
     assert status in (403, 404)
 
 
-def test_pharmacist_sees_its_certificate_masked(page: Page, site: Site) -> None:  # noqa: F811
+def test_pharmacist_sees_its_certificate_masked(page: Page, site: Site) -> None:
     certificate = site.notes["pharmacist"]
     login(page, site, "pharmacist-ou", start="/portal")
     expect(page.locator("table.results tbody tr")).to_have_count(1)
@@ -123,7 +112,7 @@ def test_pharmacist_sees_its_certificate_masked(page: Page, site: Site) -> None:
     shot(page, site, "portal-pharmacist")
 
 
-def test_officer_is_sent_to_the_console(page: Page, site: Site) -> None:  # noqa: F811
+def test_officer_is_sent_to_the_console(page: Page, site: Site) -> None:
     login(page, site, "officer-wuhan", start="/portal")
     expect(page).to_have_url(re.compile(r"/console"))
     capabilities = page.evaluate("async () => (await fetch('/console/capabilities.json')).json()")

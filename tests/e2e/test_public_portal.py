@@ -15,26 +15,18 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, Route, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, ViewportSize
 
 from certseal.config import Settings
-from certseal.ofd.render.png import CHROMIUM_ARGS
 from certseal.services.licenses import IssuedLicense
 from certseal.services.platform import Platform
 from tests.conftest import TEST_AUDIT_KEY, TEST_KEK
+from tests.fixtures.browser import collect_errors, console_error, screenshot
 from tests.fixtures.server import LiveDeployment
 from tests.integration.test_public_pages import LEGAL_ID, PHONE, issue, masked, prepare_registry
 
 pytestmark = pytest.mark.slow  # a server, a registry with seals and a browser: about 15 s
 PHONE_VIEWPORT: ViewportSize = {"width": 375, "height": 812}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_ARGS))
-        yield chromium
-        chromium.close()
 
 
 def registry_of(live: LiveDeployment) -> Platform:
@@ -63,12 +55,11 @@ def visit(context: BrowserContext, url: str, shot: Path | None = None) -> Visit:
     """Open `url` in a new tab and wait until the offline check has finished."""
     page = context.new_page()
     seen = Visit(page)
-    page.on("pageerror", lambda error: seen.errors.append(str(error)))
-    page.on("console", lambda message: seen.errors.append(message.text) if message.type == "error" else None)
+    collect_errors(page, seen.errors, console_error)
     page.goto(url)
     page.wait_for_selector("#offline-check[data-state=done]", timeout=20_000)
     if shot is not None:
-        page.screenshot(path=str(shot), full_page=True)
+        screenshot(page, shot)
     return seen
 
 

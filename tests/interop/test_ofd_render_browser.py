@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, ImageFilter
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from certseal.ofd.model import Box, Clip, ClipArea, Document, ImageObject, Matrix, MultiMedia, Resources, TextObject
 from certseal.ofd.package import OfdPackage
 from certseal.ofd.reader import read_ofd
 from certseal.ofd.render import Rasterizer, RenderWarning, Stamp, render_html, render_page, stamps_from_signatures
-from certseal.ofd.render.png import CHROMIUM_ARGS, CSS_PX_PER_MM
+from certseal.ofd.render.png import CSS_PX_PER_MM
 from certseal.ofd.text import glyph_positions
 from tests.ofddocs import license_builder
 from tests.unit.test_ofd_render import one_page, rect_path, sample, sample_pages, solid_png, text
@@ -29,14 +29,6 @@ DPI = 100.0
 Pixel = tuple[int, int, int]
 
 pytestmark = pytest.mark.filterwarnings("ignore::certseal.ofd.render.RenderWarning")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=list(CHROMIUM_ARGS))
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

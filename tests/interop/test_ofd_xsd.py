@@ -22,6 +22,7 @@ from certseal.ofd.package import OfdPackage
 from certseal.ofd.reader import read_ofd
 from certseal.ofd.writer import NS, DocumentBuilder, write_ofd
 from tests import ofddocs
+from tests.fixtures.browser import CHROMIUM_ARGS
 
 XSD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "ofd-xsd"
 ENTRY_XSD = {
@@ -215,12 +216,7 @@ face.load().then(() => {{
         [
             CHROMIUM,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_ARGS,
             "--virtual-time-budget=5000",
             "--dump-dom",
             "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode()).decode(),
