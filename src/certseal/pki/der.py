@@ -3,18 +3,37 @@ joined with the few fields that change each time; asn1crypto builds everything e
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+
+_SHORT = [bytes((n,)) for n in range(0x80)]
+_TIMES: dict[int, bytes] = {}  # GeneralizedTime by whole second: a hot path encodes the same second many times
 
 
 def length(n: int) -> bytes:
     if n < 0x80:
-        return bytes((n,))
+        return _SHORT[n]
+    if n < 0x100:
+        return bytes((0x81, n))
+    if n < 0x10000:
+        return bytes((0x82, n >> 8, n & 0xFF))
     raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes((0x80 | len(raw),)) + raw
 
 
+def header(tag: int, n: int) -> bytes:
+    """Tag and length octets of a TLV whose contents are `n` bytes long."""
+    if n < 0x80:
+        return bytes((tag, n))
+    if n < 0x100:
+        return bytes((tag, 0x81, n))
+    if n < 0x10000:
+        return bytes((tag, 0x82, n >> 8, n & 0xFF))
+    return bytes((tag,)) + length(n)
+
+
 def tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + length(len(content)) + content
+    return header(tag, len(content)) + content
 
 
 def positive_integer(value: int) -> bytes:
@@ -23,4 +42,10 @@ def positive_integer(value: int) -> bytes:
 
 def generalized_time(moment: datetime) -> bytes:
     """GeneralizedTime in whole seconds, UTC (RFC 5280 4.1.2.5.2)."""
-    return b"\x18\x0f" + moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode()
+    second = math.floor(moment.timestamp())
+    der = _TIMES.get(second)
+    if der is None:
+        if len(_TIMES) >= 256:
+            _TIMES.clear()
+        der = _TIMES[second] = b"\x18\x0f" + moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode()
+    return der

@@ -8,8 +8,9 @@ the certificate takes the TSA out of service.  A running server re-reads the cho
 
 Each token's serial is 16 random bytes (certificates.new_serial) and is written to the timestamps table, whose
 primary key is the serial, before the token is signed: no two tokens can carry the same serial (a collision is
-retried with a fresh serial).  Stamping writes no audit event per token — the timestamps table is that record;
-`setup` is audited.
+retried with a fresh serial).  Requests that arrive together (`stamp_many`: one turn of the server's event loop)
+share one transaction, so a commit's cost is paid once per batch rather than once per token.  Stamping writes no
+audit event per token — the timestamps table is that record; `setup` is audited.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,14 @@ from certseal.crypto.signer import CertifiedSigner
 from certseal.errors import CertsealError, NotFound, ValidationError
 from certseal.logs import get_logger
 from certseal.pki import certificates as certs
-from certseal.pki.tsa import FailureInfo, RequestRejected, TimestampAuthority, parse_request, rejection
+from certseal.pki.tsa import (
+    FailureInfo,
+    RequestRejected,
+    TimestampAuthority,
+    TimestampRequest,
+    parse_request,
+    rejection,
+)
 from certseal.services.audit import Actor
 from certseal.services.ca import CaService, CertificateStatus, serial_hex
 from certseal.services.keys import KeyService
@@ -76,37 +84,65 @@ _CACHE_LOCK = threading.Lock()
 
 
 class _RowInserter:
-    """INSERTs of one timestamps row in its own transaction, compiled once for the database in use.
+    """INSERTs of timestamps rows, one transaction per batch, compiled once for the database in use.
 
-    The hot path: the statement is compiled and the column types' bind processors looked up once, then each row
-    goes straight to a DBAPI connection (about a third of the cost of a Core execute).  The values stored are the
-    ones SQLAlchemy would store, because its own bind processors convert them.
+    The hot path: the statement is compiled and the column types' bind processors looked up once, then the rows go
+    straight to a DBAPI connection (about a third of the cost of a Core execute).  The values stored are the ones
+    SQLAlchemy would store, because its own bind processors convert them.
     """
 
     def __init__(self, engine: Engine) -> None:
         table = TimestampRecord.__table__
         compiled = insert(table).compile(dialect=engine.dialect)  # type: ignore[arg-type]
         self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
         self._sql = str(compiled)
         self._names = list(compiled.positiontup or [])
-        self._processors: dict[str, Callable[[Any], Any] | None] = {
-            c.name: c.type.bind_processor(engine.dialect) for c in table.columns
+        self._processors: dict[str, Callable[[Any], Any] | None] = {  # the dialect's, as Core uses them
+            c.name: c.type.dialect_impl(engine.dialect).bind_processor(engine.dialect) for c in table.columns
         }
         self._dbapi = engine.dialect.loaded_dbapi
         self._own = _own_sqlite_connection(engine)
         self._own_lock = threading.Lock()
 
-    def _params(self, row: dict[str, Any]) -> Any:
-        values = {k: _bind(self._processors[k], v) for k, v in row.items()}
-        return tuple(values[n] for n in self._names) if self._names else values
+    def rows(self, tsa: str, gen_time: datetime, entries: Sequence[tuple[str, str]]) -> list[Any]:
+        """DBAPI parameters for rows of one TSA and genTime: entries are (serial hex, message imprint)."""
+        shared = {
+            k: _bind(self._processors[k], v)
+            for k, v in (
+                ("tsa", tsa),
+                ("gen_time", gen_time),
+                ("created_by", "tsa"),
+                ("created_at", gen_time),
+                ("updated_by", "tsa"),
+                ("updated_at", gen_time),
+            )
+        }
+        serial_bind, imprint_bind = self._processors["serial"], self._processors["message_imprint"]
+        if not self._names:  # named parameters (PostgreSQL)
+            return [
+                {**shared, "serial": _bind(serial_bind, serial), "message_imprint": _bind(imprint_bind, imprint)}
+                for serial, imprint in entries
+            ]
+        template = [shared.get(name) for name in self._names]
+        serial_at, imprint_at = self._names.index("serial"), self._names.index("message_imprint")
+        rows = []
+        for serial, imprint in entries:
+            row = template.copy()
+            row[serial_at], row[imprint_at] = _bind(serial_bind, serial), _bind(imprint_bind, imprint)
+            rows.append(tuple(row))
+        return rows
 
-    def insert(self, row: dict[str, Any]) -> bool:
-        """Insert through the pool, waiting for the database as long as it takes; False if the serial is taken."""
+    def insert(self, rows: Sequence[Any]) -> bool:
+        """Insert rows in one transaction through the pool, waiting for the database as long as it takes; False
+        (nothing inserted) if a serial is taken."""
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(self._sql, self._params(row))  # SQLite: autocommit mode (store/db.py), one statement
+                if self._sqlite and len(rows) > 1:
+                    cursor.execute("BEGIN IMMEDIATE")  # autocommit mode (store/db.py): one transaction for all
+                cursor.executemany(self._sql, rows)
             except self._dbapi.IntegrityError:
                 connection.rollback()
                 return False
@@ -120,13 +156,24 @@ class _RowInserter:
         finally:
             connection.close()
 
-    def insert_without_waiting(self, row: dict[str, Any]) -> bool | None:
-        """Insert on this process's own SQLite connection if the database is free right now; None if it is not
-        (another writer holds it, another thread uses the connection, or the database is not SQLite)."""
-        if self._own is None or not self._own_lock.acquire(blocking=False):
+    def insert_without_waiting(self, rows: Sequence[Any]) -> bool | None:
+        """Insert rows in one transaction on this process's own SQLite connection if the database is free right
+        now; None (nothing inserted) if it is not: another writer holds it, another thread uses the connection,
+        or the database is not SQLite."""
+        own = self._own
+        if own is None or not self._own_lock.acquire(blocking=False):
             return None
         try:
-            self._own.execute(self._sql, self._params(row))  # autocommit: one atomic statement
+            if len(rows) == 1:
+                own.execute(self._sql, rows[0])  # autocommit: one atomic statement
+                return True
+            own.execute("BEGIN IMMEDIATE")
+            try:
+                own.executemany(self._sql, rows)
+                own.execute("COMMIT")
+            except BaseException:
+                own.execute("ROLLBACK")
+                raise
             return True
         except sqlite3.IntegrityError:
             return False
@@ -210,53 +257,80 @@ class TsaService:
 
         Raises TsaNotConfigured when no TSA certificate is usable (the caller answers 503, not a rejection).
         """
-        response = self._stamp(request_der, wait=True)
-        assert response is not None
-        return response
+        return self.stamp_many([request_der])[0]
 
     def stamp_without_waiting(self, request_der: bytes) -> bytes | None:
         """As `stamp`, or None (nothing recorded) if the database would make it wait: for an event loop, which
         then calls `stamp` in a thread."""
-        return self._stamp(request_der, wait=False)
+        responses = self.stamp_many_without_waiting([request_der])
+        return None if responses is None else responses[0]
 
-    def _stamp(self, request_der: bytes, wait: bool) -> bytes | None:
-        try:
-            request = parse_request(request_der, self._platform.settings.tsa_policy_oid)
-        except RequestRejected as exc:
-            return rejection(exc.failure, exc.message)
-        authority = self._loaded().authority
-        try:
-            reserved = self._record(request.imprint_text, wait)
-            if reserved is None:
-                return None
-            serial, gen_time = reserved
-            return authority.issue(request, serial, gen_time).response_der
-        except (SQLAlchemyError, CertsealError) as exc:
-            log.exception("TSA %s could not issue a timestamp: %s", self.name, exc)
-            return rejection(FailureInfo.SYSTEM_FAILURE, "the timestamp authority failed; try again later")
+    def stamp_many(self, requests: Sequence[bytes]) -> list[bytes]:
+        """`stamp` for each request, their serials recorded in one transaction (group commit: one commit's cost
+        shared by every request that arrived together)."""
+        responses = self._stamp_many(requests, wait=True)
+        assert responses is not None
+        return responses
 
-    def _record(self, imprint: str, wait: bool = True) -> tuple[int, datetime] | None:
-        """Reserve a fresh serial in the timestamps table (its primary key makes it unique) and return it; None
-        if not `wait`ing and the database is busy."""
+    def stamp_many_without_waiting(self, requests: Sequence[bytes]) -> list[bytes] | None:
+        """As `stamp_many`, or None (nothing recorded, nothing issued) if the database would make it wait."""
+        return self._stamp_many(requests, wait=False)
+
+    def _stamp_many(self, requests: Sequence[bytes], wait: bool) -> list[bytes] | None:
+        policy = self._platform.settings.tsa_policy_oid
+        responses: list[bytes | None] = []
+        accepted: list[tuple[int, TimestampRequest]] = []
+        for index, request_der in enumerate(requests):
+            try:
+                accepted.append((index, parse_request(request_der, policy)))
+                responses.append(None)
+            except RequestRejected as exc:
+                responses.append(rejection(exc.failure, exc.message))
+        if accepted:
+            authority = self._loaded().authority
+            try:
+                reserved = self._record([request.imprint_text for _, request in accepted], wait)
+                if reserved is None:
+                    return None
+                gen_time, serials = reserved
+                for (index, request), serial in zip(accepted, serials, strict=True):
+                    responses[index] = authority.issue(request, serial, gen_time).response_der
+            except (SQLAlchemyError, CertsealError) as exc:
+                log.exception("TSA %s could not issue a timestamp: %s", self.name, exc)
+                failed = rejection(FailureInfo.SYSTEM_FAILURE, "the timestamp authority failed; try again later")
+                for index, _ in accepted:
+                    responses[index] = responses[index] or failed
+        return [response for response in responses if response is not None]
+
+    def _record(self, imprints: Sequence[str], wait: bool) -> tuple[datetime, list[int]] | None:
+        """Reserve fresh serials in the timestamps table (its primary key makes them unique), all in one
+        transaction; the genTime and the serials, or None if not `wait`ing and the database is busy."""
         inserter = _row_inserter(self._platform)
+        now = utcnow().replace(microsecond=0)
+        serials = [certs.new_serial() for _ in imprints]
+        rows = inserter.rows(self.name, now, [(serial_hex(s), i) for s, i in zip(serials, imprints, strict=True)])
+        inserted = inserter.insert(rows) if wait else inserter.insert_without_waiting(rows)
+        if inserted is None:
+            return None
+        if not inserted:  # a serial is taken (a 2^-127 chance each): nothing was inserted, so one at a time
+            serials = []
+            for imprint in imprints:
+                serial = self._record_one(inserter, now, imprint, wait)
+                if serial is None:
+                    return None
+                serials.append(serial)
+        return now, serials
+
+    def _record_one(self, inserter: _RowInserter, now: datetime, imprint: str, wait: bool) -> int | None:
         for _ in range(3):
-            serial, now = certs.new_serial(), utcnow().replace(microsecond=0)
-            row = {
-                "serial": serial_hex(serial),
-                "tsa": self.name,
-                "gen_time": now,
-                "message_imprint": imprint,
-                "created_by": "tsa",
-                "created_at": now,
-                "updated_by": "tsa",
-                "updated_at": now,
-            }
-            inserted = inserter.insert(row) if wait else inserter.insert_without_waiting(row)
+            serial = certs.new_serial()
+            rows = inserter.rows(self.name, now, [(serial_hex(serial), imprint)])
+            inserted = inserter.insert(rows) if wait else inserter.insert_without_waiting(rows)
             if inserted is None:
                 return None
             if inserted:
-                return serial, now
-            log.warning("TSA %s: serial %s taken, drawing another", self.name, row["serial"])
+                return serial
+            log.warning("TSA %s: serial %s taken, drawing another", self.name, serial_hex(serial))
         raise CertsealError("could not reserve a unique timestamp serial")
 
     # --- which certificate and key ----------------------------------------------------------------------------

@@ -1,24 +1,76 @@
-"""Serving the app: one process per worker, each with its own SO_REUSEPORT socket, supervised.
+"""Serving the app: one process per worker, each with its own SO_REUSEPORT socket, supervised; OCSP and timestamp
+requests answered by the HTTP connection itself.
 
 `uvicorn --workers N` is not used: the listening socket it hands its workers reports protocol 0, so asyncio does
 not set TCP_NODELAY on accepted connections and every response waits ~40 ms for a delayed ACK.  Here each worker
 binds its own IPPROTO_TCP socket on the same port and the kernel spreads connections over them.  A worker that
 dies is started again; the others keep serving meanwhile.
+
+Direct routes: an OCSP or timestamp answer is one signature plus a few µs of DER, and relying parties ask for
+thousands a second; uvicorn's per-request machinery (ASGI scope, a task per request, the receive/send messages,
+Starlette's middleware) costs as much again as the DER.  `DirectHttpProtocol`, uvicorn's httptools protocol with
+one addition, hands a request whose path a `DirectRoute` claims straight to that route once its body is in, and
+writes the route's `Reply` itself: same status, headers, body limit and access-log line as the ASGI app would give.
+Anything unusual about a claimed request (Expect: 100-continue, a declared body over the route's limit, an
+upgrade, a request pipelined behind an unfinished one) and every other path go to the ASGI app, whose own routes
+answer the same paths the same way (web/routes/ocsp.py, web/routes/tsa.py).  One difference: the access-log line of
+a direct request names the TCP peer, not an X-Forwarded-For address (uvicorn's proxy-headers middleware is ASGI).
 """
 
 from __future__ import annotations
 
+import http
 import multiprocessing
 import signal
 import socket
 import time
+import urllib.parse
+from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from certseal.logs import get_logger
+from certseal.web.routes.ocsp import INTERNAL_ERROR, Done, Reply
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = get_logger("server")
 RESTART_PAUSE = 0.5
+
+DirectHandler = Callable[[str, bytes | None, Done], None]
+"""Answers one claimed request: (media type of the request, its body or None when longer than the route's limit,
+`done`), calling `done` with the reply exactly once, now or later on the event loop."""
+
+
+class DirectRoute(Protocol):
+    """Requests a route answers without the ASGI app."""
+
+    @property
+    def prefix(self) -> bytes:
+        """What every claimed request target starts with (a cheap first test on the raw URL)."""
+        ...
+
+    @property
+    def body_limit(self) -> int:
+        """Bytes a request body may have; a longer body is handed to the handler as None."""
+        ...
+
+    def claim(self, method: str, path: str) -> DirectHandler | None:
+        """The handler for a request, or None if this route does not answer it."""
+        ...
+
+
+def direct_routes(app: FastAPI) -> tuple[DirectRoute, ...]:
+    """The routes `DirectHttpProtocol` answers for an app: OCSP and the timestamp authority."""
+    from certseal.web.routes import ocsp, tsa
+
+    platform = app.state.platform
+    return (ocsp.direct_route(platform), tsa.direct_route(platform))
 
 
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -36,15 +88,242 @@ def run_worker(host: str, port: int, access_log: bool, reuse_port: bool) -> None
     """One server process: builds the app from the environment's settings (CERTSEAL_*) and serves it."""
     import uvicorn
 
+    from certseal.web.app import create_app
+
+    app = create_app()
     config = uvicorn.Config(
-        "certseal.web.app:create_app",
-        factory=True,
+        app,
+        http=protocol_class(direct_routes(app)),
         log_level="info" if access_log else "warning",
         access_log=access_log,
         proxy_headers=True,
         backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[listening_socket(host, port, reuse_port)])
+
+
+def protocol_class(routes: Sequence[DirectRoute]) -> type[DirectHttpProtocol]:
+    """uvicorn's httptools protocol answering `routes` itself."""
+    return type("DirectHttpProtocol", (DirectHttpProtocol,), {"routes": tuple(routes)})
+
+
+class _NoWaiter:
+    """The message_event uvicorn sets on a request it is told has ended: nobody waits on a direct exchange."""
+
+    def set(self) -> None:
+        pass
+
+
+_NO_WAITER = _NoWaiter()
+
+
+class DirectExchange:
+    """One claimed request on its way to its reply; stands where uvicorn keeps its RequestResponseCycle, with the
+    attributes uvicorn's connection handling reads and writes (response_complete, disconnected, keep_alive,
+    message_event)."""
+
+    __slots__ = (
+        "_chunks",
+        "_size",
+        "disconnected",
+        "handler",
+        "http_version",
+        "keep_alive",
+        "limit",
+        "media_type",
+        "message_event",
+        "method",
+        "response_complete",
+        "target",
+    )
+
+    def __init__(
+        self,
+        handler: DirectHandler,
+        limit: int,
+        media_type: str,
+        method: str,
+        target: str,
+        http_version: str,
+        keep_alive: bool,
+    ) -> None:
+        self.handler = handler
+        self.limit = limit
+        self.media_type = media_type
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.response_complete = False
+        self.disconnected = False
+        self.message_event = _NO_WAITER
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= self.limit:
+            self._chunks.append(chunk)
+        else:
+            self._chunks = []  # over the limit: nothing more is kept
+
+    def body(self) -> bytes | None:
+        if self._size > self.limit:
+            return None
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+
+def head(reply: Reply, default_headers: Sequence[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
+    """Status line and headers of a reply, as uvicorn writes them (default headers: date, server)."""
+    if not reply.headers:
+        key = (reply.status, reply.media_type, keep_alive, len(reply.body))
+        if _HEADS[0] is not default_headers:  # uvicorn makes a new list when the date changes, once a second
+            _HEADS[:] = [default_headers, {}]
+        cached: bytes | None = _HEADS[1].get(key)
+        if cached is None:
+            cached = _HEADS[1][key] = _head(reply, default_headers, keep_alive)
+        return cached
+    return _head(reply, default_headers, keep_alive)
+
+
+_HEADS: list[Any] = [None, {}]  # [the default headers they were made with, {(status, type, keep-alive, length): head}]
+
+
+def _head(reply: Reply, default_headers: Sequence[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
+    lines = [_STATUS_LINES.get(reply.status) or _status_line(reply.status)]
+    lines.extend(name + b": " + value + b"\r\n" for name, value in default_headers)
+    lines.append(b"content-type: " + reply.media_type.encode("latin-1") + b"\r\n")
+    lines.append(b"content-length: " + str(len(reply.body)).encode() + b"\r\n")
+    for name, value in reply.headers.items():
+        if name.lower() != "connection":
+            lines.append(name.lower().encode("latin-1") + b": " + value.encode("latin-1") + b"\r\n")
+    if not keep_alive:
+        lines.append(b"connection: close\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+
+
+_STATUS_LINES = {status: _status_line(status) for status in (200, 404, 413, 415, 500, 503)}
+
+
+def _media_type(value: bytes | None) -> str:
+    if value is None:
+        return ""
+    return value.split(b";", 1)[0].strip().lower().decode("latin-1")
+
+
+class DirectHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol; requests a DirectRoute claims are answered here (see the module doc)."""
+
+    routes: tuple[DirectRoute, ...] = ()
+    _held_for_writing = False
+
+    def on_headers_complete(self) -> None:
+        exchange = self._claim()
+        if exchange is None:
+            super().on_headers_complete()
+        else:
+            self.cycle = exchange  # type: ignore[assignment]  # uvicorn only reads the attributes it shares
+
+    def _claim(self) -> DirectExchange | None:
+        url: bytes = self.url
+        for route in self.routes:
+            if url.startswith(route.prefix):
+                break
+        else:
+            return None
+        previous: Any = self.cycle
+        if (previous is not None and not previous.response_complete) or self.expect_100_continue:
+            return None  # pipelined behind an unfinished request, or 100-continue: the ASGI app's way
+        if not url.isascii() or self.parser.should_upgrade():
+            return None
+        path = (httptools.parse_url(url).path if b"?" in url or b"#" in url else url).decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)  # as uvicorn puts it in the ASGI scope
+        method = self.parser.get_method().decode("ascii")
+        handler = route.claim(method, path)
+        if handler is None:
+            return None
+        declared = content_type = None
+        for name, value in self.headers:
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                content_type = value
+        if declared is not None and (not declared.isdigit() or int(declared) > route.body_limit):
+            return None  # the ASGI route answers (and does not read a body it will not use)
+        http_version = self.parser.get_http_version()
+        return DirectExchange(
+            handler,
+            route.body_limit,
+            _media_type(content_type),
+            method,
+            url.decode("ascii"),
+            http_version,
+            http_version != "1.0" and self.parser.should_keep_alive(),
+        )
+
+    def on_body(self, body: bytes) -> None:
+        exchange: Any = self.cycle
+        if type(exchange) is DirectExchange:
+            exchange.add(body)
+        else:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        exchange: Any = self.cycle
+        if type(exchange) is not DirectExchange:
+            super().on_message_complete()
+            return
+
+        def done(reply: Reply) -> None:
+            self._reply(exchange, reply)
+
+        try:
+            exchange.handler(exchange.media_type, exchange.body(), done)
+        except Exception:
+            log.exception("%s %s: internal error", exchange.method, exchange.target)
+            self._reply(exchange, INTERNAL_ERROR)
+
+    def _reply(self, exchange: DirectExchange, reply: Reply) -> None:
+        if exchange.response_complete:
+            return
+        exchange.response_complete = True
+        if exchange.disconnected or self.transport.is_closing():
+            return
+        if reply.status == 500:
+            exchange.keep_alive = False
+        if self.access_log:
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                f"{self.client[0]}:{self.client[1]}" if self.client else "",
+                exchange.method,
+                exchange.target,
+                exchange.http_version,
+                reply.status,
+            )
+        self.transport.write(head(reply, self.server_state.default_headers, exchange.keep_alive) + reply.body)
+        if not exchange.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+        if self.flow.write_paused and not self.flow.read_paused:
+            # the client is not reading its answers: read no more requests until it does
+            self._held_for_writing = True
+            self.flow.pause_reading()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._held_for_writing:
+            self._held_for_writing = False
+            self.flow.resume_reading()
 
 
 def serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
