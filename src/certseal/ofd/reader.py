@@ -55,7 +55,8 @@ from certseal.ofd.package import OfdPackage, normalize_name
 _local_parser = threading.local()
 
 
-def _parser() -> etree.XMLParser:
+def xml_parser() -> etree.XMLParser:
+    """This thread's parser for untrusted OFD XML: no entity expansion, no DTD, no network, no huge trees."""
     parser: etree.XMLParser | None = getattr(_local_parser, "parser", None)
     if parser is None:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -77,7 +78,7 @@ def signature_count(package: OfdPackage, document: Document) -> int:
     if name is None:
         return 0
     try:
-        root = _parse(package, name)
+        root = parse_part(package, name)
     except ValidationError:
         return 0
     return len(_children(root, "Signature"))
@@ -86,9 +87,10 @@ def signature_count(package: OfdPackage, document: Document) -> int:
 # --- XML helpers ------------------------------------------------------------------------------------------------
 
 
-def _parse(package: OfdPackage, name: str) -> etree._Element:
+def parse_part(package: OfdPackage, name: str) -> etree._Element:
+    """A part of the package as XML; ValidationError("ofd", …) naming it when it is not well-formed."""
     try:
-        root = etree.fromstring(package[name], _parser())
+        root = etree.fromstring(package[name], xml_parser())
     except (etree.XMLSyntaxError, etree.ParserError, ValueError) as exc:
         raise ValidationError("ofd", f"{name} is not well-formed XML ({exc})") from exc
     if root is None:
@@ -210,7 +212,7 @@ class _Reader:
         ofd_name = self.package.find("OFD.xml")
         if ofd_name is None:
             raise ValidationError("ofd", "OFD.xml is missing: not an OFD package")
-        root = _parse(self.package, ofd_name)
+        root = parse_part(self.package, ofd_name)
         if _local(root) != "OFD":
             raise ValidationError("ofd", f"OFD.xml: the root element is {_local(root)!r}, not OFD")
         body = _child(root, "DocBody")
@@ -224,7 +226,7 @@ class _Reader:
         info = _doc_info(info_element) if info_element is not None else DocInfo(doc_id="")
         self.document_name = name
         self.doc_dir = _dir(name)
-        return self._document(_parse(self.package, name), info, _child_text(body, "Signatures"))
+        return self._document(parse_part(self.package, name), info, _child_text(body, "Signatures"))
 
     def _document(self, root: etree._Element, info: DocInfo, signatures: str | None) -> Document:
         if _local(root) != "Document":
@@ -264,7 +266,7 @@ class _Reader:
         name = _locate(self.package, loc, self.doc_dir)
         if name is None:
             raise ValidationError("ofd", f"page {index + 1}: {loc!r} names no file of the package")
-        root = _parse(self.package, name)
+        root = parse_part(self.package, name)
         where = name
         area = _child(root, "Area")
         resources = Resources()
@@ -289,7 +291,7 @@ class _Reader:
         layers: tuple[Layer, ...] = ()
         area = None
         if name is not None:
-            root = _parse(self.package, name)
+            root = parse_part(self.package, name)
             layers = self._layers(root, name)
             area_element = _child(root, "Area")
             area = _page_area(area_element, name) if area_element is not None else None
@@ -322,7 +324,7 @@ class _Reader:
         name = _locate(self.package, loc, *bases)
         if name is None:
             return Resources()
-        root = _parse(self.package, name)
+        root = parse_part(self.package, name)
         res_dir = normalize_name(posixpath.join(_dir(name), _attr(root, "BaseLoc") or ""))
         search = (res_dir, _dir(name), self.doc_dir, "")
         fonts: list[Font] = []
@@ -377,7 +379,7 @@ class _Reader:
         name = _locate(self.package, loc, self.doc_dir) if loc else None
         if name is None:
             return ()
-        root = _parse(self.package, name)
+        root = parse_part(self.package, name)
         search = (_dir(name), self.doc_dir, "")
         items = []
         for element in _children(root, "Attachment"):
@@ -398,7 +400,7 @@ class _Reader:
         name = _locate(self.package, loc, self.doc_dir) if loc else None
         if name is None:
             return ()
-        root = _parse(self.package, name)
+        root = parse_part(self.package, name)
         search = (_dir(name), self.doc_dir, "")
         tags = []
         for element in _children(root, "CustomTag"):

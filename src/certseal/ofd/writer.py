@@ -57,6 +57,7 @@ from certseal.ofd.model import (
     compress_deltas,
 )
 from certseal.ofd.package import OfdPackage
+from certseal.ofd.reader import xml_parser
 
 NS = "http://www.ofdspec.org/2016"
 _NSMAP = {"ofd": NS}
@@ -906,7 +907,7 @@ class DocumentBuilder:
     def custom_tags(self, xml: bytes, namespace: str | None = None) -> CustomTag:
         """Add a custom tag file: well-formed XML whose root namespace (or `namespace`) names it."""
         try:
-            root = etree.parse(io.BytesIO(xml), _SAFE_PARSER).getroot()
+            root = etree.parse(io.BytesIO(xml), xml_parser()).getroot()
         except etree.XMLSyntaxError as exc:
             raise ValidationError("custom_tags", f"not well-formed XML ({exc})") from exc
         tag = CustomTag(namespace or etree.QName(root).namespace or "", bytes(xml))
@@ -948,9 +949,6 @@ class DocumentBuilder:
     def build(self) -> bytes:
         """The .ofd file."""
         return write_ofd(self.document())
-
-
-_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def _image_format(data: bytes) -> str:

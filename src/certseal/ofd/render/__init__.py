@@ -15,6 +15,7 @@ from lxml import etree
 from certseal.errors import ValidationError
 from certseal.ofd.model import Box, Document
 from certseal.ofd.package import OfdPackage
+from certseal.ofd.reader import xml_parser
 from certseal.ofd.render.html import render_html
 from certseal.ofd.render.png import Rasterizer, render_png
 from certseal.ofd.render.svg import Annotation, FontFaces, RenderWarning, Stamp, render_page, warn
@@ -32,8 +33,6 @@ __all__ = [
     "stamps_from_signatures",
 ]
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
 
 # --- small XML helpers (namespace-agnostic: producers differ) -----------------------------------------------------
 
@@ -43,7 +42,7 @@ def _xml(package: OfdPackage, name: str | None, what: str) -> etree._Element | N
         warn(f"{what}: the file is not in the package")
         return None
     try:
-        return etree.fromstring(package[name], _PARSER)
+        return etree.fromstring(package[name], xml_parser())
     except (etree.XMLSyntaxError, ValueError, KeyError, ValidationError) as exc:
         warn(f"{what} ({name}): not readable XML ({exc})")
         return None

@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import posixpath
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +44,7 @@ from certseal.crypto.signer import Signer
 from certseal.errors import ValidationError
 from certseal.ofd.model import Box, Document
 from certseal.ofd.package import OfdPackage, normalize_name
+from certseal.ofd.reader import parse_part as parse_xml
 from certseal.ofd.reader import read_ofd
 from certseal.ofd.text import find_keyword
 from certseal.ofd.writer import NS, num
@@ -58,7 +58,6 @@ MAX_STAMPS = 2000
 _NSMAP = {"ofd": NS}
 _ID_NUMBER = re.compile(r"(\d+)\s*$")
 _SIGN_DIR = re.compile(r"^Sign_(\d+)$", re.IGNORECASE)
-_local_parser = threading.local()
 
 Timestamper = Callable[[bytes], bytes]  # the signature value -> an RFC 3161 token over it
 
@@ -150,21 +149,6 @@ class SignatureInfo:
     seal_name: str | None
     signed_value_loc: str | None
     signed_value_name: str | None
-
-
-def parse_xml(package: OfdPackage, name: str) -> etree._Element:
-    """A part of the package as XML; ValidationError("ofd", …) naming it when it is not well-formed."""
-    parser: etree.XMLParser | None = getattr(_local_parser, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-        _local_parser.parser = parser
-    try:
-        root = etree.fromstring(package[name], parser)
-    except (etree.XMLSyntaxError, etree.ParserError, ValueError) as exc:
-        raise ValidationError("ofd", f"{name} is not well-formed XML ({exc})") from exc
-    if root is None:
-        raise ValidationError("ofd", f"{name} is empty")
-    return root
 
 
 def _local(element: etree._Element) -> str:
