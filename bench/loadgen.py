@@ -1,4 +1,5 @@
-"""HTTP load against `certseal serve` workers, shared by the server benchmarks (bench/portal.py, bench/pki_ocsp.py).
+"""HTTP load against `certseal serve` workers, shared by the server benchmarks (bench/portal.py, bench/pki_ocsp.py,
+bench/pki.py).
 
 - init_deployment: the environment of a fresh deployment in a temporary directory, initialised by `certseal init`;
 - start_servers / stop: uvicorn workers serving certseal.web.app:create_app on one SO_REUSEPORT port, as
@@ -231,9 +232,15 @@ def serve_main(args: argparse.Namespace) -> None:
     run_worker("127.0.0.1", args.port, access_log=False, reuse_port=True)
 
 
-def start_servers(env: dict[str, str], work: Path, port: int, workers: int) -> list[subprocess.Popen[bytes]]:
-    """`workers` server processes on `port`, logging to work/server.log; wait_http tells when they answer."""
+def start_servers(
+    env: dict[str, str], work: Path, port: int, workers: int, *, cpu: int | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """`workers` server processes on `port`, logging to work/server.log; wait_http tells when they answer.
+
+    `cpu` pins them to that core (taskset)."""
     command = [sys.executable, LOADGEN, "serve", "--port", str(port)]
+    if cpu is not None:
+        command = ["taskset", "-c", str(cpu), *command]
     with open(work / "server.log", "ab") as log:
         return [
             subprocess.Popen(command, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT) for _ in range(workers)

@@ -33,14 +33,12 @@ from pathlib import Path
 if not __package__:  # run as `python bench/pki_ocsp.py`: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import Load, free_port, init_deployment, load, start_servers, stop
-from bench.loadgen import wait_http as wait_http  # re-exported: bench/pki.py imports it from here
+from bench.loadgen import Load, free_port, init_deployment, load, start_servers, stop, wait_http
 
 TARGET_PREPRODUCED = 10_000
 TARGET_RATIO = 0.9
 CONTENT_TYPE = "application/ocsp-request"
 SUCCESSFUL = b"\x0a\x01\x00"  # OCSPResponseStatus successful, at the start of an OCSP answer
-_free_port = free_port  # bench/pki.py imports it from here
 
 
 def setup(work: Path, certs: int, port: int) -> tuple[dict[str, str], dict[str, list[bytes]], dict[str, list[bytes]]]:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.crypto import CASES, MESSAGE, ops_per_second, run_openssl_speed
+from bench.loadgen import free_port
 from certseal.config import Settings
 from certseal.crypto.algorithms import KeyAlgorithm
 from certseal.pki.tsa import build_request, parse_request
@@ -96,14 +97,6 @@ def _serve(home: Path, port: int, cpu: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("certseal serve did not start")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def bench(alg: KeyAlgorithm, seconds: float, cpu: int, client_cpu: int, clients: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -127,7 +120,7 @@ def bench(alg: KeyAlgorithm, seconds: float, cpu: int, client_cpu: int, clients:
             "TsaService.stamp": ops_per_second(lambda: service.stamp(request), seconds, elapsed=True),
         }
         platform.close()
-        port = _free_port()
+        port = free_port()
         server = _serve(home, port, cpu)
         try:
             queue: multiprocessing.Queue[float] = multiprocessing.Queue()
