@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from asn1crypto import algos, cms, core, keys, x509
 
@@ -159,12 +159,10 @@ class SignatureView:
     deviations: tuple[Problem, ...] = ()
 
 
-@dataclass(frozen=True)
-class SealCheck:
-    signature_valid: bool
-    maker_subject: str | None  # None when the maker's certificate cannot be read
+class _Findings:
+    """`ok` and `codes` of a check result, from its problems."""
+
     problems: tuple[Problem, ...]
-    deviations: tuple[Problem, ...]
 
     @property
     def ok(self) -> bool:
@@ -176,7 +174,15 @@ class SealCheck:
 
 
 @dataclass(frozen=True)
-class SignatureCheck:
+class SealCheck(_Findings):
+    signature_valid: bool
+    maker_subject: str | None  # None when the maker's certificate cannot be read
+    problems: tuple[Problem, ...]
+    deviations: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class SignatureCheck(_Findings):
     signature_valid: bool
     data_hash_valid: bool | None  # None when the protected data was not given
     signer_in_seal: bool
@@ -184,14 +190,6 @@ class SignatureCheck:
     seal: SealCheck
     problems: tuple[Problem, ...]  # the seal's problems included
     deviations: tuple[Problem, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def codes(self) -> frozenset[ProblemCode]:
-        return frozenset(p.code for p in self.problems)
 
 
 # --- ASN.1 (asn1crypto); field names follow the standards -------------------------------------------------------
@@ -257,24 +255,34 @@ class _PropertyV4(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class _SealInfoV4(core.Sequence):  # type: ignore[misc]
-    _fields: ClassVar[_Spec] = [
+def _seal_info_fields(property_type: type[core.Sequence]) -> _Spec:
+    """SES_SealInfo, the same in GM/T 0031 and GB/T 38540 but for the property's layout."""
+    return [
         ("header", _Header),
         ("es_id", core.IA5String),
-        ("property", _PropertyV4),
+        ("property", property_type),
         ("picture", _Picture),
         ("ext_datas", _ExtensionDatas, {"optional": True}),
     ]
 
 
-class _SealV4(core.Sequence):  # type: ignore[misc]
-    _fields: ClassVar[_Spec] = [
-        ("seal_info", _SealInfoV4),
+def _signed_v4_fields(body: tuple[str, type[core.Sequence]], value_name: str) -> _Spec:
+    """GB/T 38540's signed layout (SESeal, SES_Signature): body, signer's certificate, algorithm, value, [0] token."""
+    return [
+        body,
         ("cert", core.OctetString),
         ("signature_algorithm", core.ObjectIdentifier),
-        ("signed_value", core.OctetBitString),
-        ("timestamp", core.OctetBitString, {"explicit": 0, "optional": True}),  # v5
+        (value_name, core.OctetBitString),
+        ("timestamp", core.OctetBitString, {"explicit": 0, "optional": True}),  # in a seal: v5
     ]
+
+
+class _SealInfoV4(core.Sequence):  # type: ignore[misc]
+    _fields: ClassVar[_Spec] = _seal_info_fields(_PropertyV4)
+
+
+class _SealV4(core.Sequence):  # type: ignore[misc]
+    _fields: ClassVar[_Spec] = _signed_v4_fields(("seal_info", _SealInfoV4), "signed_value")
 
 
 class _TbsSignV4(core.Sequence):  # type: ignore[misc]
@@ -289,13 +297,7 @@ class _TbsSignV4(core.Sequence):  # type: ignore[misc]
 
 
 class _SignatureV4(core.Sequence):  # type: ignore[misc]
-    _fields: ClassVar[_Spec] = [
-        ("to_sign", _TbsSignV4),
-        ("cert", core.OctetString),
-        ("signature_algorithm", core.ObjectIdentifier),
-        ("signature", core.OctetBitString),
-        ("timestamp", core.OctetBitString, {"explicit": 0, "optional": True}),
-    ]
+    _fields: ClassVar[_Spec] = _signed_v4_fields(("to_sign", _TbsSignV4), "signature")
 
 
 class _PropertyV1(core.Sequence):  # type: ignore[misc]
@@ -310,13 +312,7 @@ class _PropertyV1(core.Sequence):  # type: ignore[misc]
 
 
 class _SealInfoV1(core.Sequence):  # type: ignore[misc]
-    _fields: ClassVar[_Spec] = [
-        ("header", _Header),
-        ("es_id", core.IA5String),
-        ("property", _PropertyV1),
-        ("picture", _Picture),
-        ("ext_datas", _ExtensionDatas, {"optional": True}),
-    ]
+    _fields: ClassVar[_Spec] = _seal_info_fields(_PropertyV1)
 
 
 class _SignInfoV1(core.Sequence):  # type: ignore[misc]
@@ -555,32 +551,30 @@ def _checked_token(token: bytes) -> bytes:
 
 def parse_seal(der: bytes) -> SealView:
     """A v1 (2 elements), v4 (4) or v5 (5, or header version 5) SESeal; ValidationError if it cannot be decoded."""
-    der = bytes(der)
-    try:
-        count = _element_count(der)
-        if count == 2:
-            return _seal_v1(_SealV1.load(der, strict=True), der)
-        if count in (4, 5):
-            return _seal_v4(_SealV4.load(der, strict=True), der)
-    except _DECODE_ERRORS as exc:
-        raise ValidationError("seal", f"not a decodable SESeal (GB/T 38540 or GM/T 0031): {exc}") from None
-    raise ValidationError("seal", f"an SESeal has 2 (GM/T 0031) or 4-5 (GB/T 38540) elements, this one has {count}")
+    return _parse(der, "seal", "SESeal", (_SealV1, _seal_v1), (_SealV4, _seal_v4))
 
 
 def parse_signature(der: bytes) -> SignatureView:
     """A v1 (2 elements) or v4/v5 (4-5 elements) SES_Signature; ValidationError if it cannot be decoded."""
+    return _parse(der, "signature", "SES_Signature", (_SignatureV1, _signature_v1), (_SignatureV4, _signature_v4))
+
+
+_View = TypeVar("_View", SealView, SignatureView)
+_Reader = tuple[type[core.Sequence], Callable[[core.Sequence, bytes], _View]]
+
+
+def _parse(der: bytes, field: str, label: str, v1: _Reader[_View], v4: _Reader[_View]) -> _View:
+    """Reads `der` with the GM/T 0031 layout (2 elements) or the GB/T 38540 one (4-5 elements)."""
     der = bytes(der)
     try:
         count = _element_count(der)
-        if count == 2:
-            return _signature_v1(_SignatureV1.load(der, strict=True), der)
-        if count in (4, 5):
-            return _signature_v4(_SignatureV4.load(der, strict=True), der)
+        layout = {2: v1, 4: v4, 5: v4}.get(count)
+        if layout is not None:
+            schema, read = layout
+            return read(schema.load(der, strict=True), der)
     except _DECODE_ERRORS as exc:
-        raise ValidationError("signature", f"not a decodable SES_Signature (GB/T 38540 or GM/T 0031): {exc}") from None
-    raise ValidationError(
-        "signature", f"an SES_Signature has 2 (GM/T 0031) or 4-5 (GB/T 38540) elements, this one has {count}"
-    )
+        raise ValidationError(field, f"not a decodable {label} (GB/T 38540 or GM/T 0031): {exc}") from None
+    raise ValidationError(field, f"an {label} has 2 (GM/T 0031) or 4-5 (GB/T 38540) elements, this one has {count}")
 
 
 def _element_count(der: bytes) -> int:
@@ -599,38 +593,33 @@ class _Deviations:
             self.found.append(problem)
 
 
+@dataclass(frozen=True)
+class _MakerSigning:
+    """Where a seal's maker signature is: `holder` is the SEQUENCE with `cert` and `signature_algorithm`."""
+
+    holder: core.Sequence
+    signed_bytes: bytes
+    value: core.OctetBitString
+    value_name: str  # as the standard names it, for deviation messages
+    timestamp: core.OctetBitString | None = None  # GB/T 38540 v5 [0] timeStamp; GM/T 0031 has none
+
+
 def _seal_v4(seal: core.Sequence, raw: bytes) -> SealView:
     notes = _Deviations()
     info = seal["seal_info"]
     header = _header(info["header"])
-    layout_version = 5 if seal["timestamp"].native is not None else 4
     if header.version not in (4, 5):
         notes.add(ProblemCode.NONSTANDARD_VERSION, f"a GB/T 38540 seal layout with header version {header.version}")
-    version = 5 if header.version == 5 else layout_version
-    prop = info["property"]
-    list_type = int(prop["cert_list_type"].native)
-    certificates, digests = _cert_list(prop["cert_list"], list_type, notes)
-    return SealView(
+    version = 5 if header.version == 5 or seal["timestamp"].native is not None else 4
+    return _seal_view(
+        seal,
+        header,
         version=version,
-        header=header,
-        es_id=info["es_id"].native,
-        seal_type=int(prop["type"].native),
-        name=prop["name"].native,
-        cert_list_type=list_type,
-        certificates=certificates,
-        cert_digests=digests,
-        created=_time(prop["create_date"], core.GeneralizedTime, "createDate", notes),
-        valid_start=_time(prop["valid_start"], core.GeneralizedTime, "validStart", notes),
-        valid_end=_time(prop["valid_end"], core.GeneralizedTime, "validEnd", notes),
-        picture=_picture(info["picture"], notes),
-        ext_datas=_read_ext_datas(info["ext_datas"]),
-        maker_certificate=seal["cert"].native,
-        signature_algorithm=seal["signature_algorithm"].dotted,
-        signed_bytes=info.dump(),
-        signature=_signature_value(seal["signed_value"], "signedValue", notes),
-        timestamp=_bit_octets(seal["timestamp"]) if seal["timestamp"].native is not None else None,
+        list_type=int(info["property"]["cert_list_type"].native),
+        time_type=core.GeneralizedTime,
+        maker=_MakerSigning(seal, info.dump(), seal["signed_value"], "signedValue", seal["timestamp"]),
         raw=raw,
-        deviations=_with_der_check(_SealV4, raw, notes),
+        notes=notes,
     )
 
 
@@ -641,31 +630,56 @@ def _seal_v1(seal: core.Sequence, raw: bytes) -> SealView:
     header = _header(info["header"])
     if header.version != 1:
         notes.add(ProblemCode.NONSTANDARD_VERSION, f"a GM/T 0031 seal layout with header version {header.version}")
-    prop = info["property"]
-    certificates, digests = _cert_list(prop["cert_list"], CERT_LIST_CERTIFICATES, notes)
     # GM/T 0031 signs SEQUENCE {esealInfo, cert, signatureAlgorithm}, not esealInfo alone
     signed = tlv(_SEQUENCE, info.dump() + sign_info["cert"].dump() + sign_info["signature_algorithm"].dump())
-    return SealView(
+    return _seal_view(
+        seal,
+        header,
         version=1,
+        list_type=CERT_LIST_CERTIFICATES,
+        time_type=core.UTCTime,
+        maker=_MakerSigning(sign_info, signed, sign_info["sign_data"], "signData"),
+        raw=raw,
+        notes=notes,
+    )
+
+
+def _seal_view(
+    seal: core.Sequence,
+    header: SealHeader,
+    *,
+    version: int,
+    list_type: int,
+    time_type: type[core.Asn1Value],
+    maker: _MakerSigning,
+    raw: bytes,
+    notes: _Deviations,
+) -> SealView:
+    """The SealView of a v1 or v4 SESeal: SES_SealInfo is read alike, the layout-specific parts are given."""
+    info = seal["seal_info"]
+    prop = info["property"]
+    certificates, digests = _cert_list(prop["cert_list"], list_type, notes)
+    return SealView(
+        version=version,
         header=header,
         es_id=info["es_id"].native,
         seal_type=int(prop["type"].native),
         name=prop["name"].native,
-        cert_list_type=CERT_LIST_CERTIFICATES,
+        cert_list_type=list_type,
         certificates=certificates,
         cert_digests=digests,
-        created=_time(prop["create_date"], core.UTCTime, "createDate", notes),
-        valid_start=_time(prop["valid_start"], core.UTCTime, "validStart", notes),
-        valid_end=_time(prop["valid_end"], core.UTCTime, "validEnd", notes),
+        created=_time(prop["create_date"], time_type, "createDate", notes),
+        valid_start=_time(prop["valid_start"], time_type, "validStart", notes),
+        valid_end=_time(prop["valid_end"], time_type, "validEnd", notes),
         picture=_picture(info["picture"], notes),
         ext_datas=_read_ext_datas(info["ext_datas"]),
-        maker_certificate=sign_info["cert"].native,
-        signature_algorithm=sign_info["signature_algorithm"].dotted,
-        signed_bytes=signed,
-        signature=_signature_value(sign_info["sign_data"], "signData", notes),
-        timestamp=None,
+        maker_certificate=maker.holder["cert"].native,
+        signature_algorithm=maker.holder["signature_algorithm"].dotted,
+        signed_bytes=maker.signed_bytes,
+        signature=_signature_value(maker.value, maker.value_name, notes),
+        timestamp=_optional_octets(maker.timestamp),
         raw=raw,
-        deviations=_with_der_check(_SealV1, raw, notes),
+        deviations=_with_der_check(type(seal), raw, notes),
     )
 
 
@@ -676,7 +690,6 @@ def _signature_v4(signature: core.Sequence, raw: bytes) -> SignatureView:
     version = int(tbs["version"].native)
     if version not in (4, 5) or version != seal.header.version:
         notes.add(ProblemCode.NONSTANDARD_VERSION, f"TBS_Sign version {version}, seal version {seal.header.version}")
-    timestamp = signature["timestamp"]
     return SignatureView(
         version=version,
         seal=seal,
@@ -688,7 +701,7 @@ def _signature_v4(signature: core.Sequence, raw: bytes) -> SignatureView:
         signature_algorithm=signature["signature_algorithm"].dotted,
         signed_bytes=tbs.dump(),
         signature=_signature_value(signature["signature"], "signature", notes),
-        timestamp=_bit_octets(timestamp) if timestamp.native is not None else None,
+        timestamp=_optional_octets(signature["timestamp"]),
         raw=raw,
         deviations=_with_der_check(_SignatureV4, raw, notes),
     )
@@ -833,6 +846,11 @@ def _v1_data_hash(value: core.Any, notes: _Deviations) -> bytes:
         octets: bytes = parsed.native
         return octets
     raise ValueError(f"dataHash is a {type(parsed).__name__}")
+
+
+def _optional_octets(value: core.OctetBitString | None) -> bytes | None:
+    """The octets of an OPTIONAL BIT STRING ([0] timeStamp), None when it is absent."""
+    return None if value is None or value.native is None else _bit_octets(value)
 
 
 def _bit_octets(value: core.OctetBitString) -> bytes:
