@@ -27,6 +27,7 @@ from certseal.licenses.render.layout import Copy
 from certseal.licenses.schema import LicenseType
 from certseal.services.access import Principal, Role
 from certseal.services.licenses import (
+    ACTION_PERMISSIONS,
     FileFormat,
     LicenseDetail,
     LicenseInfo,
@@ -35,7 +36,7 @@ from certseal.services.licenses import (
     TransitionRequest,
 )
 
-_ACTIONS = [a.value for a in Action if a not in (Action.CREATE, Action.IMPORT)]
+_ACTIONS = [a.value for a in ACTION_PERMISSIONS]  # the actions on an existing license
 _COPIES: dict[str, Copy] = {"original": "original", "duplicate": "duplicate"}
 _MAX_DATA_BYTES = 1024 * 1024
 

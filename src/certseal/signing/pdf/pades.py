@@ -65,72 +65,72 @@ def estimate_reserved_size(signer: Signer, chain: Sequence[bytes], timestamp_roo
     return certificates + 2 * _issuer_name_size(certificate) + _signature_bound(signer) + _CMS_OVERHEAD + timestamp_room
 
 
-class PadesProducer:
+class _SealProducer:
+    """What both producers share: the timestamp room check, the size estimate, and cms.sign_digest over the digest
+    with CAdES attributes; a subclass names its digest, SubFilter, the keys it takes and its signing time."""
+
+    digest_algorithm: cms.DigestName
+    subfilter: str
+
+    def __init__(
+        self,
+        signer: Signer,
+        chain: Sequence[bytes] = (),
+        timestamper: cms.Timestamper | None = None,
+        timestamp_room: int = 0,
+    ) -> None:
+        self._check_key(signer)
+        if timestamper is not None and timestamp_room <= 0:
+            raise CryptoError("a timestamped signature needs room for the token: give timestamp_room")
+        self._signer = signer
+        self._chain = tuple(chain)
+        self._timestamper = timestamper
+        self.reserved_size = estimate_reserved_size(signer, self._chain, timestamp_room if timestamper else 0)
+
+    def _check_key(self, signer: Signer) -> None:
+        raise NotImplementedError
+
+    def _signing_time(self) -> datetime | None:
+        raise NotImplementedError
+
+    def __call__(self, digest: bytes) -> bytes:
+        return cms.sign_digest(
+            self._signer,
+            digest,
+            digest_algorithm=self.digest_algorithm,
+            chain=self._chain,
+            signing_time=self._signing_time(),
+            cades=True,
+            timestamper=self._timestamper,
+        )
+
+
+class PadesProducer(_SealProducer):
     """PAdES B-B (or B-T with a timestamper) for RSA and ECDSA seal keys: ETSI.CAdES.detached over SHA-256."""
 
     digest_algorithm = "sha256"
     subfilter = PADES_SUBFILTER
 
-    def __init__(
-        self,
-        signer: Signer,
-        chain: Sequence[bytes] = (),
-        timestamper: cms.Timestamper | None = None,
-        timestamp_room: int = 0,
-    ) -> None:
+    def _check_key(self, signer: Signer) -> None:
         if signer.key_algorithm is KeyAlgorithm.SM2:
             raise CryptoError("an SM2 seal key signs SM2 seals (Sm2SealProducer), not PAdES")
-        if timestamper is not None and timestamp_room <= 0:
-            raise CryptoError("a timestamped signature needs room for the token: give timestamp_room")
-        self._signer = signer
-        self._chain = tuple(chain)
-        self._timestamper = timestamper
-        self.reserved_size = estimate_reserved_size(signer, self._chain, timestamp_room if timestamper else 0)
 
-    def __call__(self, digest: bytes) -> bytes:
-        return cms.sign_digest(
-            self._signer,
-            digest,
-            digest_algorithm="sha256",
-            chain=self._chain,
-            signing_time=None,  # PAdES baseline: the signing time is /M, a signing-time attribute is forbidden
-            cades=True,
-            timestamper=self._timestamper,
-        )
+    def _signing_time(self) -> datetime | None:
+        return None  # PAdES baseline: the signing time is /M, a signing-time attribute is forbidden
 
 
-class Sm2SealProducer:
+class Sm2SealProducer(_SealProducer):
     """SM2 seals: adbe.pkcs7.detached carrying a GB/T 35275 SignedData over the SM3 digest of the byte range."""
 
     digest_algorithm = "sm3"
     subfilter = SM2_SUBFILTER
 
-    def __init__(
-        self,
-        signer: Signer,
-        chain: Sequence[bytes] = (),
-        timestamper: cms.Timestamper | None = None,
-        timestamp_room: int = 0,
-    ) -> None:
+    def _check_key(self, signer: Signer) -> None:
         if signer.key_algorithm is not KeyAlgorithm.SM2:
             raise CryptoError(f"an SM2 seal needs an SM2 key, not {signer.key_algorithm.value}")
-        if timestamper is not None and timestamp_room <= 0:
-            raise CryptoError("a timestamped signature needs room for the token: give timestamp_room")
-        self._signer = signer
-        self._chain = tuple(chain)
-        self._timestamper = timestamper
-        self.reserved_size = estimate_reserved_size(signer, self._chain, timestamp_room if timestamper else 0)
 
-    def __call__(self, digest: bytes) -> bytes:
-        return cms.sign_digest(
-            self._signer,
-            digest,
-            digest_algorithm="sm3",
-            chain=self._chain,
-            signing_time=datetime.now(UTC),
-            cades=True,
-            timestamper=self._timestamper,
-        )
+    def _signing_time(self) -> datetime | None:
+        return datetime.now(UTC)
 
 
 def producer_for(

@@ -69,22 +69,10 @@ Writer = Annotated[Principal, Depends(requires(LicensePermission.WRITE))]
 Issuer = Annotated[Principal, Depends(requires(LicensePermission.ISSUE))]
 Caller = Annotated[Principal, Depends(current_principal)]
 
-TransitionAction = Literal[
-    "edit",
-    "submit",
-    "withdraw",
-    "return",
-    "reject",
-    "approve",
-    "issue",
-    "change",
-    "renew",
-    "suspend",
-    "resume",
-    "revoke",
-    "cancel",
-    "expire",
-]
+# The actions a request may name: those acting on an existing license, in the lifecycle's order.  A Literal so that
+# OpenAPI lists them and another one is a 422 naming `action`; built from the one vocabulary, hence the ignore.
+TRANSITION_ACTIONS = tuple(action.value for action in ACTION_PERMISSIONS)
+TransitionAction = Literal[TRANSITION_ACTIONS]  # type: ignore[valid-type]
 
 
 # --- license types -------------------------------------------------------------------------------------------

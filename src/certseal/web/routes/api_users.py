@@ -10,6 +10,7 @@ but, unlike FastAPI's default answer, never echo the input (it may be a password
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -27,6 +28,7 @@ from certseal.services.access import (
     division_level,
     parse_scope,
 )
+from certseal.services.audit import Actor
 from certseal.services.users import MIN_PASSWORD_LENGTH, UserInfo, UserService, shown_scope
 from certseal.web.deps import API_ERRORS, ErrorBodyRoute, client_address, platform_of, requires
 
@@ -34,6 +36,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=API_ERRORS,
 
 UserReader = Annotated[Principal, Depends(requires(UserPermission.READ))]
 UserWriter = Annotated[Principal, Depends(requires(UserPermission.WRITE))]
+AccountAction = Callable[[UserService, str, Actor], None]  # UserService.disable, .enable, .unlock
 Username = Annotated[str, Path(description="The login name", examples=["officer-li"], max_length=64)]
 
 _SCOPE_HELP = (
@@ -143,6 +146,14 @@ def _require_user(service: UserService, caller: Principal, username: str) -> Use
     return info
 
 
+def _account_action(request: Request, caller: Principal, username: str, action: AccountAction) -> UserOut:
+    """One audited change of an account inside the caller's data scope; answers the account as it is now."""
+    service = UserService(platform_of(request))
+    _require_user(service, caller, username)
+    action(service, username, caller.actor(client_address(request)))
+    return _out(service.get(username))
+
+
 # --- endpoints -----------------------------------------------------------------------------------------------
 
 
@@ -190,26 +201,17 @@ def set_role(username: Username, body: RoleChange, request: Request, caller: Use
 
 @router.post("/{username}/disable", summary="Disable an account at once; its sessions end")
 def disable_user(username: Username, request: Request, caller: UserWriter) -> UserOut:
-    service = UserService(platform_of(request))
-    _require_user(service, caller, username)
-    service.disable(username, caller.actor(client_address(request)))
-    return _out(service.get(username))
+    return _account_action(request, caller, username, UserService.disable)
 
 
 @router.post("/{username}/enable", summary="Enable a disabled account again")
 def enable_user(username: Username, request: Request, caller: UserWriter) -> UserOut:
-    service = UserService(platform_of(request))
-    _require_user(service, caller, username)
-    service.enable(username, caller.actor(client_address(request)))
-    return _out(service.get(username))
+    return _account_action(request, caller, username, UserService.enable)
 
 
 @router.post("/{username}/unlock", summary="Lift a lockout after too many failed logins")
 def unlock_user(username: Username, request: Request, caller: UserWriter) -> UserOut:
-    service = UserService(platform_of(request))
-    _require_user(service, caller, username)
-    service.unlock(username, caller.actor(client_address(request)))
-    return _out(service.get(username))
+    return _account_action(request, caller, username, UserService.unlock)
 
 
 @router.put(

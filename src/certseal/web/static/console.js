@@ -42,22 +42,9 @@ export const ACTION_LABELS = {
 };
 
 const COPY_LABELS = { original: "正本 Original", duplicate: "副本 Duplicate" };
-// The order of the action buttons; actions the console does not offer (create, import, expire) are left out.
-const OFFERED_ACTIONS = [
-  "edit",
-  "submit",
-  "withdraw",
-  "return",
-  "reject",
-  "approve",
-  "issue",
-  "change",
-  "renew",
-  "suspend",
-  "resume",
-  "revoke",
-  "cancel",
-];
+// The order of the action buttons is ACTION_LABELS' (the lifecycle's); actions the console does not offer are left out.
+const NOT_OFFERED = new Set(["create", "import", "expire"]);
+const OFFERED_ACTIONS = Object.keys(ACTION_LABELS).filter((action) => !NOT_OFFERED.has(action));
 const DATA_ACTIONS = new Set(["edit", "change"]);
 const REASON_ACTIONS = { return: true, reject: false, suspend: true, revoke: true, withdraw: false };
 const LONG_TEXT = 200;
