@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from certseal.errors import ValidationError
-from certseal.licenses.render import issue_facts, layout_license, license_font, render_ofd, render_pdf
+from certseal.licenses.render import IssueFacts, issue_facts, layout_license, license_font, render_ofd, render_pdf
 from certseal.licenses.render.layout import (
     EMPTY,
     LicenseLayout,
@@ -138,10 +138,14 @@ def drug_kwargs(**changes: Any) -> dict[str, Any]:
     return values
 
 
+def drug_facts(**changes: Any) -> IssueFacts:
+    return issue_facts(**drug_kwargs(**changes))
+
+
 def layout(
     data: Mapping[str, Any], copy: str = "original", license_type: LicenseType | None = None, **kw: Any
 ) -> LicenseLayout:
-    return layout_license(license_type or drug_type(), data, copy, issue_facts(**drug_kwargs(**kw)))  # type: ignore[arg-type]
+    return layout_license(license_type or drug_type(), data, copy, drug_facts(**kw))  # type: ignore[arg-type]
 
 
 def page_text(page: PageLayout) -> str:
@@ -248,7 +252,7 @@ def test_duplicate_shows_the_change_history() -> None:
 
 
 def test_pharmacist_certificate_has_its_own_face_with_photo_area() -> None:
-    facts = issue_facts(**drug_kwargs(identifier=PHARMACIST_IDENTIFIER, version=1, number="ZY420120250001"))
+    facts = drug_facts(identifier=PHARMACIST_IDENTIFIER, version=1, number="ZY420120250001")
     result = layout_license(pharmacist_type(), pharmacist_data(), "original", facts)
     (page,) = result.pages
     assert (page.width, page.height) == (210.0, 148.0)
@@ -322,7 +326,7 @@ def test_bad_issuance_facts_are_refused_naming_the_field(changes: dict[str, Any]
 
 
 def test_a_face_the_type_does_not_have_is_refused() -> None:
-    facts = issue_facts(**drug_kwargs(identifier=PHARMACIST_IDENTIFIER, version=1))
+    facts = drug_facts(identifier=PHARMACIST_IDENTIFIER, version=1)
     with pytest.raises(ValidationError, match="only the original face") as caught:
         layout_license(pharmacist_type(), pharmacist_data(), "duplicate", facts)
     assert caught.value.field == "copy"
@@ -332,7 +336,7 @@ def test_a_character_the_font_lacks_is_refused_before_rendering() -> None:
     data = {**drug_data(), "enterprise_name": "示例\U0002a6a5制药有限公司"}  # 𪚥, outside the font
     for render in (render_pdf, render_ofd):
         with pytest.raises(ValidationError, match="U\\+2A6A5"):
-            render(drug_type(), data, copy="original", **drug_kwargs())  # type: ignore[operator]
+            render(drug_type(), data, drug_facts(), copy="original")  # type: ignore[operator]
 
 
 def test_a_qr_text_too_long_for_a_qr_code_is_refused() -> None:
@@ -342,11 +346,20 @@ def test_a_qr_text_too_long_for_a_qr_code_is_refused() -> None:
 
 
 def test_pdf_output_is_deterministic_and_reports_the_seal_in_points() -> None:
-    first = render_pdf(drug_type(), drug_data(), copy="original", **drug_kwargs())
-    again = render_pdf(drug_type(), drug_data(), copy="original", **drug_kwargs())
+    first = render_pdf(drug_type(), drug_data(), drug_facts(), copy="original")
+    again = render_pdf(drug_type(), drug_data(), copy="original", **drug_kwargs())  # the facts as keywords
     assert first.pdf == again.pdf and first.pdf.startswith(b"%PDF-")
     seal = layout(drug_data()).seal
     page, x_pt, y_pt = first.seal_position
     assert page == 1 and x_pt == pytest.approx(seal.x * 72 / 25.4) and y_pt == pytest.approx((210 - seal.y) * 72 / 25.4)
-    ofd = render_ofd(drug_type(), drug_data(), copy="original", **drug_kwargs())
+    ofd = render_ofd(drug_type(), drug_data(), drug_facts(), copy="original")
     assert ofd.seal_position == (1, seal.x, seal.y) and ofd.seal_size_mm == 42.0
+    assert render_ofd(drug_type(), drug_data(), copy="original", **drug_kwargs()).ofd == ofd.ofd
+
+
+def test_issuance_facts_given_twice_or_misnamed_are_refused() -> None:
+    for render in (render_pdf, render_ofd):
+        with pytest.raises(TypeError, match="given twice"):
+            render(drug_type(), drug_data(), drug_facts(), copy="original", number="鄂20160002")  # type: ignore[operator]
+        with pytest.raises(TypeError, match="issued_on"):
+            render(drug_type(), drug_data(), copy="original", issued_on=date(2025, 7, 1), **drug_kwargs())  # type: ignore[operator]

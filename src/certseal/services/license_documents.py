@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 
 from certseal.crypto.algorithms import KeyAlgorithm, SignatureScheme
 from certseal.errors import ConfigError, Forbidden, NotFound, ValidationError
-from certseal.licenses.render import render_ofd, render_pdf
+from certseal.licenses.render import IssueFacts, issue_facts, render_ofd, render_pdf
 from certseal.licenses.render.layout import Copy
 from certseal.licenses.schema import LicenseType
 from certseal.logs import get_logger
@@ -110,24 +110,8 @@ class _Rendering:
 
     license_type: LicenseType
     data: Mapping[str, Any]
-    identifier: str
-    number: str
-    version: int
-    qr_text: str
-    issue_date: date
-    change_history: Sequence[Mapping[str, Any]]
+    facts: IssueFacts
     ofd_font_path: str | None  # settings.ofd_font_path, checked
-
-    def kwargs(self, issuer: str) -> dict[str, Any]:
-        return {
-            "identifier": self.identifier,
-            "number": self.number,
-            "version": self.version,
-            "qr_text": self.qr_text,
-            "issuer": issuer,
-            "issue_date": self.issue_date,
-            "change_history": self.change_history,
-        }
 
 
 class LicenseDocuments:
@@ -161,9 +145,16 @@ class LicenseDocuments:
         seals = {file_format: self.usable_seal(file_format, sealer) for file_format in wanted}
         font_path = self._ofd_font_path() if FileFormat.OFD in wanted else None
         timestamped = self._tsa_ready()
-        rendering = _Rendering(
-            license_type, data, identifier, number, version, qr_text, issue_date, change_history, font_path
+        facts = issue_facts(
+            identifier=identifier,
+            number=number,
+            version=version,
+            qr_text=qr_text,
+            issuer=self._platform.settings.license_issuer,
+            issue_date=issue_date,
+            change_history=change_history,
         )
+        rendering = _Rendering(license_type, data, facts, font_path)
         started = time.perf_counter()
         files = [
             self._face(rendering, copy, file_format, seals[file_format], sealer, timestamped)
@@ -221,8 +212,7 @@ class LicenseDocuments:
         return ProducedFile(copy, file_format, content, seal, hashlib.sha256(content).hexdigest())
 
     def _sealed_pdf(self, rendering: _Rendering, copy: Copy, seal: str, sealer: Actor, timestamped: bool) -> bytes:
-        issuer = self._platform.settings.license_issuer
-        pdf = render_pdf(rendering.license_type, rendering.data, copy=copy, **rendering.kwargs(issuer))
+        pdf = render_pdf(rendering.license_type, rendering.data, rendering.facts, copy=copy)
         page, x, y = pdf.seal_position
         sealed = PdfSealingService(self._platform).seal(
             pdf.pdf,
@@ -230,19 +220,14 @@ class LicenseDocuments:
             sealer,
             AtPosition(page, x, y),
             PadesLevel.B_T if timestamped else PadesLevel.B_B,
-            reason=f"电子证照 {rendering.number} 签发",
-            location=issuer,
+            reason=f"电子证照 {rendering.facts.number} 签发",
+            location=rendering.facts.issuer,
         )
         return sealed.pdf
 
     def _sealed_ofd(self, rendering: _Rendering, copy: Copy, seal: str, sealer: Actor, timestamped: bool) -> bytes:
-        issuer = self._platform.settings.license_issuer
         ofd = render_ofd(
-            rendering.license_type,
-            rendering.data,
-            copy=copy,
-            font_path=rendering.ofd_font_path,
-            **rendering.kwargs(issuer),
+            rendering.license_type, rendering.data, rendering.facts, copy=copy, font_path=rendering.ofd_font_path
         )
         page, x, y = ofd.seal_position
         return OfdSealingService(self._platform).seal(ofd.ofd, seal, sealer, AtPosition(page, x, y), timestamped).ofd

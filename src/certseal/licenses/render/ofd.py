@@ -10,22 +10,21 @@ setting ofd_font_path); the layout is still measured with the license font, so a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from certseal.licenses.identifiers import ELicenseIdentifier
 from certseal.licenses.render.layout import (
     Copy,
     Frame,
+    IssueFacts,
     Item,
     Picture,
     QrCode,
     Rule,
     Text,
-    issue_facts,
+    given_facts,
     layout_license,
     license_font,
 )
@@ -49,43 +48,25 @@ class RenderedOfdLicense:
 def render_ofd(
     license_type: LicenseType,
     data: Mapping[str, Any],
+    facts: IssueFacts | None = None,
     *,
     copy: Copy,
-    identifier: str | ELicenseIdentifier,
-    number: str,
-    version: int,
-    qr_text: str,
-    issuer: str,
-    issue_date: date,
-    status_watermark: str | None = None,
-    change_history: Sequence[Mapping[str, Any]] = (),
-    photo: bytes | None = None,
-    emblem: bytes | None = None,
     font_path: str | Path | None = None,
+    **fields: Any,
 ) -> RenderedOfdLicense:
-    """One face (正本 "original" / 副本 "duplicate") of a license as OFD; `font_path`: the TrueType CJK font to
-    embed instead of the license font (ConfigError if it cannot be read or has no Chinese glyphs)."""
-    facts = issue_facts(
-        identifier=identifier,
-        number=number,
-        version=version,
-        qr_text=qr_text,
-        issuer=issuer,
-        issue_date=issue_date,
-        status_watermark=status_watermark,
-        change_history=change_history,
-        photo=photo,
-        emblem=emblem,
-    )
+    """One face (正本 "original" / 副本 "duplicate") of a license as OFD; the issuance facts as `facts` (built by
+    issue_facts) or as issue_facts' keyword arguments; `font_path`: the TrueType CJK font to embed instead of the
+    license font (ConfigError if it cannot be read or has no Chinese glyphs)."""
+    facts = given_facts(facts, fields)
     layout = layout_license(license_type, data, copy, facts)
     first = layout.pages[0]
     builder = DocumentBuilder(
         (first.width, first.height),
         doc_id=uuid.uuid5(_DOC_ID_NAMESPACE, f"{facts.identifier}/{copy}").hex,
-        title=f"{layout.title} {number}",
-        author=issuer,
+        title=f"{layout.title} {facts.number}",
+        author=facts.issuer,
         subject=str(facts.identifier),
-        creation_date=issue_date,
+        creation_date=facts.issue_date,
         font_path=font_path,
     )
     if font_path:
@@ -118,6 +99,6 @@ def _draw(builder: DocumentBuilder, item: Item, font: FontHandle) -> None:
         builder.line(item.x1, item.y1, item.x2, item.y2, colour=item.colour, line_width=item.line_width)
     elif isinstance(item, QrCode):
         builder.rect(item.x, item.y, item.size, item.size, stroke=None, fill=(255, 255, 255))
-        builder.qr(item.payload, (item.x, item.y, item.size, item.size))
+        builder.qr(item.payload, (item.x, item.y, item.size, item.size))  # the modules the PDF face draws
     elif isinstance(item, Picture):
         builder.image(item.data, (item.x, item.y, item.width, item.height))

@@ -8,34 +8,33 @@ reported the way services/pdf_sealing.AtPosition takes it: page 1-based, centre 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from typing import Any
 
-import segno
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from certseal.errors import ValidationError
-from certseal.licenses.identifiers import ELicenseIdentifier
 from certseal.licenses.render.layout import (
     Copy,
     Frame,
+    IssueFacts,
     Item,
     PageLayout,
     Picture,
     QrCode,
     Rule,
     Text,
-    issue_facts,
+    given_facts,
     layout_license,
     license_font,
 )
 from certseal.licenses.schema import LicenseType
+from certseal.ofd.qr import QUIET_ZONE, dark_runs, qr_modules
 
 PT_PER_MM = 72 / 25.4
 FONT_NAME = "CertsealLicenseCJK"
@@ -62,39 +61,21 @@ def _font() -> str:
 def render_pdf(
     license_type: LicenseType,
     data: Mapping[str, Any],
+    facts: IssueFacts | None = None,
     *,
     copy: Copy,
-    identifier: str | ELicenseIdentifier,
-    number: str,
-    version: int,
-    qr_text: str,
-    issuer: str,
-    issue_date: date,
-    status_watermark: str | None = None,
-    change_history: Sequence[Mapping[str, Any]] = (),
-    photo: bytes | None = None,
-    emblem: bytes | None = None,
+    **fields: Any,
 ) -> RenderedLicense:
-    """One face (正本 "original" / 副本 "duplicate") of a license as PDF."""
-    facts = issue_facts(
-        identifier=identifier,
-        number=number,
-        version=version,
-        qr_text=qr_text,
-        issuer=issuer,
-        issue_date=issue_date,
-        status_watermark=status_watermark,
-        change_history=change_history,
-        photo=photo,
-        emblem=emblem,
-    )
+    """One face (正本 "original" / 副本 "duplicate") of a license as PDF; the issuance facts as `facts` (built by
+    issue_facts) or as issue_facts' keyword arguments."""
+    facts = given_facts(facts, fields)
     layout = layout_license(license_type, data, copy, facts)
     buffer = io.BytesIO()
     font = _font()
     # our font as the initial one, or reportlab references an unembedded Helvetica on every page
     canvas = Canvas(buffer, invariant=True, pageCompression=1, initialFontName=font, initialFontSize=10)
-    canvas.setTitle(f"{layout.title} {number}")
-    canvas.setAuthor(issuer)
+    canvas.setTitle(f"{layout.title} {facts.number}")
+    canvas.setAuthor(facts.issuer)
     canvas.setSubject(str(facts.identifier))
     canvas.setCreator("certseal")
     canvas.setKeywords([f"{name}={value}" for name, value in layout.metadata])
@@ -157,8 +138,11 @@ def _text(canvas: Canvas, item: Text, page_height: float, font: str) -> None:
 
 
 def _qr(canvas: Canvas, item: QrCode, page_height: float) -> None:
-    rows = _qr_rows(item.payload)
-    count = len(rows)
+    try:
+        modules = qr_modules(item.payload)  # the OFD face draws the same modules
+    except ValidationError as exc:
+        raise ValidationError("qr_text", exc.rule) from None
+    count = len(modules) + 2 * QUIET_ZONE
     unit = item.size * PT_PER_MM / count
     canvas.saveState()
     # module units, origin at the symbol's top-left, y down: integer coordinates keep the path short and fast
@@ -167,30 +151,11 @@ def _qr(canvas: Canvas, item: QrCode, page_height: float) -> None:
     canvas.setFillColorRGB(1, 1, 1)
     canvas.rect(0, 0, count, count, stroke=0, fill=1)
     path = canvas.beginPath()
-    for r, row in enumerate(rows):
-        c = 0
-        while c < count:
-            if not row[c]:
-                c += 1
-                continue
-            end = c
-            while end < count and row[end]:
-                end += 1
-            path.rect(c, r, end - c, 1)
-            c = end
+    for row, start, end in dark_runs(modules):
+        path.rect(start + QUIET_ZONE, row + QUIET_ZONE, end - start, 1)
     canvas.setFillColorRGB(0, 0, 0)
     canvas.drawPath(path, stroke=0, fill=1)
     canvas.restoreState()
-
-
-def _qr_rows(payload: str) -> list[list[bool]]:
-    """Modules with a 2-module quiet zone. Mask pattern fixed: any mask is valid, and scoring all eight took half
-    the rendering time."""
-    try:
-        symbol = segno.make(payload, error="m", micro=False, boost_error=False, mask=4)
-    except (segno.DataOverflowError, ValueError) as exc:
-        raise ValidationError("qr_text", f"does not fit in a QR code ({exc})") from exc
-    return [[bool(m) for m in row] for row in symbol.matrix_iter(border=2)]
 
 
 def _picture(canvas: Canvas, item: Picture, page_height: float) -> None:
