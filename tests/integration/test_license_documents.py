@@ -37,7 +37,7 @@ from certseal.config import Settings
 from certseal.crypto.algorithms import KeyAlgorithm
 from certseal.errors import ConfigError, ValidationError
 from certseal.licenses.qr import decode_qr_image
-from certseal.licenses.render import render_ofd, render_pdf
+from certseal.licenses.render import issue_facts, render_ofd, render_pdf
 from certseal.ofd.package import OfdPackage
 from certseal.seals.model import SealType
 from certseal.services.ca import CaService
@@ -338,7 +338,7 @@ def test_the_seal_sits_on_the_layouts_seal_spot_over_the_issuer_line(issued: dic
         )
         for copy in copies(license):
             kwargs = {**license.render_kwargs, "issuer": ISSUER}
-            spot = render_pdf(license_type, data, copy=copy, **kwargs).seal_position  # type: ignore[arg-type]
+            spot = render_pdf(license_type, data, issue_facts(**kwargs), copy=copy).seal_position  # type: ignore[arg-type]
             pdf = license.files[copy, FileFormat.PDF].content
             (signature,) = signatures(PdfDocument(pdf))
             (widget,) = signature.widgets
@@ -356,7 +356,7 @@ def test_the_seal_sits_on_the_layouts_seal_spot_over_the_issuer_line(issued: dic
             issuer_box = _issuer_box(pdf, spot[0])
             assert issuer_box[0] - 60 < spot[1] < issuer_box[2] + 60 and abs(issuer_box[1] - spot[2]) < 60
 
-            ofd_spot = render_ofd(license_type, data, copy=copy, **kwargs).seal_position  # type: ignore[arg-type]
+            ofd_spot = render_ofd(license_type, data, issue_facts(**kwargs), copy=copy).seal_position  # type: ignore[arg-type]
             ofd = OfdPackage.from_bytes(license.files[copy, FileFormat.OFD].content)
             root = etree.fromstring(ofd["Doc_0/Signs/Sign_0/Signature.xml"])
             (annot,) = root.iter(f"{{{OFD_NS}}}StampAnnot")
@@ -426,7 +426,7 @@ def test_seal_verdict_of_an_unsealed_file_and_of_the_wrong_format(
     issued: dict[str, Issued], deployment: Platform
 ) -> None:
     documents = LicenseDocuments(deployment)
-    unsealed = render_pdf(drug_type(), drug_data(), copy="original", issuer=ISSUER, **drug_kwargs()).pdf
+    unsealed = render_pdf(drug_type(), drug_data(), issue_facts(issuer=ISSUER, **drug_kwargs()), copy="original").pdf
     verdict = documents.seal_verdict(unsealed, FileFormat.PDF)
     assert verdict.indication == "FAILED" and "未加盖电子印章" in verdict.summary and verdict.signer is None
     with pytest.raises(ValidationError) as caught:
@@ -561,7 +561,11 @@ def test_render_ofd_takes_the_font_path(tmp_path: Path) -> None:
     font = TTCollection(WQY, lazy=True).fonts[2]  # Zen Hei Sharp
     font.save(tmp_path / "sharp.ttf")
     rendered = render_ofd(
-        drug_type(), drug_data(), copy="original", issuer=ISSUER, font_path=tmp_path / "sharp.ttf", **drug_kwargs()
+        drug_type(),
+        drug_data(),
+        issue_facts(issuer=ISSUER, **drug_kwargs()),
+        copy="original",
+        font_path=tmp_path / "sharp.ttf",
     )
     (embedded,) = embedded_fonts(rendered.ofd)
     assert embedded["name"].getDebugName(1) == "WenQuanYi Zen Hei Sharp"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from certseal.licenses.render import RenderedLicense, render_pdf
+from certseal.licenses.render import RenderedLicense, issue_facts, render_pdf
 from tests.unit.test_license_render import (
     DUPLICATE_FACE,
     ISSUER,
@@ -43,7 +43,7 @@ def flat(text: str) -> str:
 
 
 def original(**changes: Any) -> RenderedLicense:
-    return render_pdf(drug_type(), drug_data(), copy="original", **drug_kwargs(**changes))
+    return render_pdf(drug_type(), drug_data(), issue_facts(**drug_kwargs(**changes)), copy="original")
 
 
 def test_pdftotext_finds_every_face_value_of_the_original() -> None:
@@ -58,7 +58,7 @@ def test_pdftotext_finds_every_face_value_of_the_original() -> None:
 
 def test_pdftotext_finds_every_value_of_a_three_page_duplicate() -> None:
     data = drug_data(sites=12, workshops=3, lines=3)
-    rendered = render_pdf(drug_type(), data, copy="duplicate", **drug_kwargs())
+    rendered = render_pdf(drug_type(), data, issue_facts(**drug_kwargs()), copy="duplicate")
     assert rendered.page_count >= 3
     info = run("pdfinfo", "-", data=rendered.pdf).stdout.decode()
     assert re.search(rf"^Pages:\s+{rendered.page_count}$", info, re.MULTILINE), info
@@ -74,8 +74,8 @@ def test_pdftotext_finds_the_pharmacist_certificate_face() -> None:
     rendered = render_pdf(
         pharmacist_type(),
         pharmacist_data(),
+        issue_facts(**drug_kwargs(identifier=PHARMACIST_IDENTIFIER, version=1, number="ZY420120250001")),
         copy="original",
-        **drug_kwargs(identifier=PHARMACIST_IDENTIFIER, version=1, number="ZY420120250001"),
     )
     text = flat(pdftotext(rendered.pdf, "-raw"))
     for key in PHARMACIST_FACE:
@@ -120,12 +120,14 @@ def test_pdftoppm_page_shows_a_qr_code_that_zxing_decodes(tmp_path: Path) -> Non
     import zxingcpp
 
     for copy in ("original", "duplicate"):
-        rendered = render_pdf(drug_type(), drug_data(), copy=copy, **drug_kwargs())  # type: ignore[arg-type]
+        rendered = render_pdf(drug_type(), drug_data(), issue_facts(**drug_kwargs()), copy=copy)  # type: ignore[arg-type]
         image = page_png(rendered.pdf)
         image.save(tmp_path / f"drug-{copy}.png")  # screenshot, to look at
         results = [r for r in zxingcpp.read_barcodes(image) if r.format == zxingcpp.BarcodeFormat.QRCode]
         assert [r.text for r in results] == [QR_TEXT]
-    other = render_pdf(drug_type(), drug_data(), copy="original", **drug_kwargs(qr_text="https://other.example/x"))
+    other = render_pdf(
+        drug_type(), drug_data(), issue_facts(**drug_kwargs(qr_text="https://other.example/x")), copy="original"
+    )
     assert [r.text for r in zxingcpp.read_barcodes(page_png(other.pdf))] == ["https://other.example/x"]
 
 
@@ -147,6 +149,6 @@ def test_the_seal_position_is_over_the_issuer_line_as_poppler_places_it() -> Non
 
 @pytest.mark.parametrize("copy", ["original", "duplicate"])
 def test_a_watermark_is_text_poppler_finds(copy: str) -> None:
-    rendered = render_pdf(drug_type(), drug_data(), copy=copy, **drug_kwargs(status_watermark="已注销"))  # type: ignore[arg-type]
+    rendered = render_pdf(drug_type(), drug_data(), issue_facts(**drug_kwargs(status_watermark="已注销")), copy=copy)  # type: ignore[arg-type]
     assert "已注销" in flat(pdftotext(rendered.pdf))
     assert "已注销" not in flat(pdftotext(original().pdf))

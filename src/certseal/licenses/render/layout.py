@@ -424,16 +424,6 @@ def issue_facts(
     )
 
 
-def given_facts(facts: IssueFacts | None, fields: Mapping[str, Any]) -> IssueFacts:
-    """The issuance facts a renderer was given: `facts` as issue_facts built them, or issue_facts' keyword arguments
-    (TypeError for both or for a wrong keyword)."""
-    if facts is None:
-        return issue_facts(**fields)
-    if fields:
-        raise TypeError(f"issuance facts given twice: as IssueFacts and as {', '.join(sorted(fields))}")
-    return facts
-
-
 # --- certificate faces (landscape, one page) --------------------------------------------------------------------
 
 

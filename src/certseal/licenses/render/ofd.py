@@ -24,7 +24,6 @@ from certseal.licenses.render.layout import (
     QrCode,
     Rule,
     Text,
-    given_facts,
     layout_license,
     license_font,
 )
@@ -48,16 +47,14 @@ class RenderedOfdLicense:
 def render_ofd(
     license_type: LicenseType,
     data: Mapping[str, Any],
-    facts: IssueFacts | None = None,
+    facts: IssueFacts,
     *,
     copy: Copy,
     font_path: str | Path | None = None,
-    **fields: Any,
 ) -> RenderedOfdLicense:
-    """One face (正本 "original" / 副本 "duplicate") of a license as OFD; the issuance facts as `facts` (built by
-    issue_facts) or as issue_facts' keyword arguments; `font_path`: the TrueType CJK font to embed instead of the
-    license font (ConfigError if it cannot be read or has no Chinese glyphs)."""
-    facts = given_facts(facts, fields)
+    """One face (正本 "original" / 副本 "duplicate") of a license as OFD; `facts` as issue_facts checked them;
+    `font_path`: the TrueType CJK font to embed instead of the license font (ConfigError if it cannot be read or
+    has no Chinese glyphs)."""
     layout = layout_license(license_type, data, copy, facts)
     first = layout.pages[0]
     builder = DocumentBuilder(

@@ -29,7 +29,6 @@ from certseal.licenses.render.layout import (
     QrCode,
     Rule,
     Text,
-    given_facts,
     layout_license,
     license_font,
 )
@@ -61,14 +60,11 @@ def _font() -> str:
 def render_pdf(
     license_type: LicenseType,
     data: Mapping[str, Any],
-    facts: IssueFacts | None = None,
+    facts: IssueFacts,
     *,
     copy: Copy,
-    **fields: Any,
 ) -> RenderedLicense:
-    """One face (正本 "original" / 副本 "duplicate") of a license as PDF; the issuance facts as `facts` (built by
-    issue_facts) or as issue_facts' keyword arguments."""
-    facts = given_facts(facts, fields)
+    """One face (正本 "original" / 副本 "duplicate") of a license as PDF; `facts` as issue_facts checked them."""
     layout = layout_license(license_type, data, copy, facts)
     buffer = io.BytesIO()
     font = _font()
