@@ -8,38 +8,29 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from certseal.config import Settings
-from certseal.services.apikeys import ROLES, ApiKeyService, Permission
+from certseal.services.apikeys import ROLES, Permission
 from certseal.services.platform import Platform
 from certseal.store.models import AuditEvent
-from certseal.web.app import create_app
 from certseal.web.routes import api_pdf
 from tests import pdfdocs
-from tests.conftest import ACTOR
 from tests.integration.test_pdf_sealing import assert_valid_seals, keyword_pdf, make_seal, setup_tsa
+from tests.sealing_api import USERS, SealingApi, migrated_platform
 
-USERS = [f"api:key-{role}" for role in ROLES]
 
-
-class Api:
+class Api(SealingApi):
     def __init__(self, platform: Platform) -> None:
-        self.platform = platform
         self.seal = make_seal(platform, users=USERS)
-        keys = ApiKeyService(platform)
-        self.tokens = {role: keys.create(f"key-{role}", role, ACTOR)[1] for role in ROLES}
-        self.tokens["outsider"] = keys.create("outsider", "seal-user", ACTOR)[1]  # may use seals, not this one
-        self.client = TestClient(create_app(platform))
+        super().__init__(platform)
 
     def seal_pdf(
         self, role: str | None = "seal-user", pdf: bytes | None = None, name: str = "official", **fields: Any
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         data = fields or {"page": "1", "x": "300", "y": "300"}
-        files = {"file": ("in.pdf", pdf if pdf is not None else pdfdocs.one_page(), "application/pdf")}
-        return self.client.post(f"/api/v1/seals/{name}/pdf", headers=headers, data=data, files=files)
+        file = ("in.pdf", pdf if pdf is not None else pdfdocs.one_page(), "application/pdf")
+        return self.post_file(f"/api/v1/seals/{name}/pdf", role, file, data)
 
     def events(self) -> int:
         with self.platform.db.reading() as session:
@@ -48,10 +39,8 @@ class Api:
 
 @pytest.fixture
 def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
-    platform = Platform(make_settings())
-    platform.db.migrate()
-    yield Api(platform)
-    platform.close()
+    with migrated_platform(make_settings) as platform:
+        yield Api(platform)
 
 
 def test_seal_a_pdf(api: Api) -> None:

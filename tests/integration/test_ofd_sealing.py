@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 from asn1crypto import x509
-from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -31,8 +30,9 @@ from certseal.errors import Forbidden, ValidationError
 from certseal.ofd.package import OfdPackage
 from certseal.ofd.reader import read_ofd
 from certseal.ofd.text import find_keyword
-from certseal.services.apikeys import ROLES, ApiKeyService, Permission
+from certseal.services.apikeys import ROLES, Permission
 from certseal.services.audit import Actor
+from certseal.services.ca import CaService, RevocationReason
 from certseal.services.deployment import create_demo_pki
 from certseal.services.ofd_sealing import AtKeyword, AtPosition, OfdSealingService, Riding
 from certseal.services.platform import Platform
@@ -43,11 +43,11 @@ from certseal.signing.ofd.sealing import read_signature_list, read_signature_xml
 from certseal.signing.ofd.verify import verify_ofd
 from certseal.signing.verify.report import Indication, SubIndication, VerificationReport
 from certseal.store.models import AuditEvent, IssuedCertificate
-from certseal.web.app import create_app
 from certseal.web.routes import api_ofd
 from tests import ofddocs
 from tests.conftest import ACTOR
 from tests.integration.test_pdf_sealing import SEAL_MM, ensure_cas, make_seal
+from tests.sealing_api import USERS, SealingApi, migrated_platform
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "ofd-samples"
 OFD_NS = "http://www.ofdspec.org/2016"
@@ -269,6 +269,19 @@ def test_refusals(platform: Platform, sm2_seal: str) -> None:
     assert audit_events(platform, "ofd_sealing") == []
 
 
+def test_a_seal_certificate_revoked_after_a_sealing_is_refused_at_once(platform: Platform) -> None:
+    """signer_for reuses a validated path for a few seconds; the revocation check is not part of what it reuses."""
+    seal = make_seal(platform, KeyAlgorithm.SM2, name="sm2")
+    service = OfdSealingService(platform)
+    first = SealService(platform).signer_for(seal.name, ACTOR)
+    service.seal(ofddocs.license_ofd(), seal.name, ACTOR, AtPosition(1, 100, 100))
+    assert SealService(platform).signer_for(seal.name, ACTOR).chain == first.chain == seal.chain
+    CaService(platform).revoke(seal.serial, RevocationReason.KEY_COMPROMISE, ACTOR)
+    with pytest.raises(Forbidden, match="'sm2': its certificate is revoked"):
+        service.seal(ofddocs.license_ofd(), seal.name, ACTOR, AtPosition(1, 100, 100))
+    assert len(audit_events(platform, "ofd_sealing")) == 1
+
+
 def test_a_whole_protected_signature_is_not_broken(platform: Platform, sm2_seal: str) -> None:
     sealed = OfdSealingService(platform).seal(ofddocs.license_ofd(), sm2_seal, ACTOR, AtPosition(1, 100, 100)).ofd
     reference = (
@@ -382,31 +395,22 @@ def test_cli_seal_ofd_and_verify(cli: CliRunner, platform: Platform, tmp_path: P
 
 # --- REST API ------------------------------------------------------------------------------------------------------
 
-USERS = [f"api:key-{role}" for role in ROLES]
 
-
-class Api:
+class Api(SealingApi):
     def __init__(self, platform: Platform) -> None:
-        self.platform = platform
         make_seal(platform, KeyAlgorithm.SM2, name="sm2", users=USERS)
-        keys = ApiKeyService(platform)
-        self.tokens = {role: keys.create(f"key-{role}", role, ACTOR)[1] for role in ROLES}
-        self.tokens["outsider"] = keys.create("outsider", "seal-user", ACTOR)[1]
-        self.client = TestClient(create_app(platform))
+        super().__init__(platform)
 
     def seal_ofd(self, role: str | None = "seal-user", ofd: bytes | None = None, **fields: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         data = fields or {"page": "1", "x": "100", "y": "100"}
-        files = {"file": ("in.ofd", ofd if ofd is not None else ofddocs.license_ofd(), "application/ofd")}
-        return self.client.post("/api/v1/seals/sm2/ofd", headers=headers, data=data, files=files)
+        file = ("in.ofd", ofd if ofd is not None else ofddocs.license_ofd(), "application/ofd")
+        return self.post_file("/api/v1/seals/sm2/ofd", role, file, data)
 
 
 @pytest.fixture
 def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
-    platform = Platform(make_settings())
-    platform.db.migrate()
-    yield Api(platform)
-    platform.close()
+    with migrated_platform(make_settings) as platform:
+        yield Api(platform)
 
 
 def test_api_seal_then_verify(api: Api) -> None:

@@ -1,4 +1,5 @@
-"""`certseal seal …`: the seal registry (official seals, license and contract seals, personal signatures)."""
+"""`certseal seal …`: the seal registry (official seals, license and contract seals, personal signatures), and what
+the sealing commands (`certseal seal pdf`, `certseal seal ofd`) share: placement options and the input file."""
 
 from __future__ import annotations
 
@@ -14,10 +15,52 @@ from certseal.cli.common import actor, app, fail, out, platform
 from certseal.errors import ValidationError
 from certseal.seals.image import RoundSealDesign
 from certseal.seals.model import SealInfo, SealType
+from certseal.seals.placement import SealPlacement, placement_of
 from certseal.services.seals import SealService
 
 seal_app = typer.Typer(help="Electronic seals: certificate, key, image, validity and users.", no_args_is_help=True)
 app.add_typer(seal_app, name="seal")
+
+# The placement options `seal pdf` and `seal ofd` word alike; --x and --y differ (each format's units).
+PageOption = Annotated[int | None, typer.Option("--page", help="Page for the seal, 1-based (with --x and --y).", min=1)]
+KeywordOption = Annotated[
+    str | None,
+    typer.Option("--keyword", help="Put the seal centred on every occurrence of this text (one signature)."),
+]
+RidingOption = Annotated[
+    bool, typer.Option("--riding", help="Riding seal (骑缝章): one slice of the seal on every page's right edge.")
+]
+
+
+def document_placement(
+    page: int | None,
+    x: float | None,
+    y: float | None,
+    keyword: str | None,
+    riding: bool,
+    *,
+    at: str,
+    position: str,
+) -> SealPlacement:
+    """The one placement the options describe; ValidationError("placement", …) for none, two or a partial one.
+
+    `at` is how the rule writes the position options (--page N --x MM --y MM), `position` what a position means."""
+    return placement_of(
+        page,
+        x,
+        y,
+        keyword,
+        riding,
+        rule=f"give exactly one placement: {at}, --keyword TEXT or --riding",
+        position_rule=f"--page, --x and --y go together (1-based page, {position})",
+    )
+
+
+def read_document(path: Path, max_bytes: int) -> bytes:
+    """The file to seal; ValidationError("in", …) when it is larger than `max_bytes`."""
+    if path.stat().st_size > max_bytes:
+        raise ValidationError("in", f"must be at most {max_bytes // (1024 * 1024)} MiB")
+    return path.read_bytes()
 
 
 def _service() -> SealService:

@@ -8,27 +8,8 @@ from typing import Annotated
 import typer
 
 from certseal.cli.common import actor, out, platform
-from certseal.cli.seal import seal_app
-from certseal.errors import ValidationError
-from certseal.seals.placement import placement_of
-from certseal.services.ofd_sealing import MAX_OFD_BYTES, OfdPlacement, OfdSealingService
-
-_PLACEMENT_RULE = "give exactly one placement: --page N --x MM --y MM, --keyword TEXT or --riding"
-
-
-def ofd_placement_of(
-    page: int | None, x: float | None, y: float | None, keyword: str | None, riding: bool
-) -> OfdPlacement:
-    """The one placement the options describe; ValidationError("placement", …) for none, two or a partial one."""
-    return placement_of(
-        page,
-        x,
-        y,
-        keyword,
-        riding,
-        rule=_PLACEMENT_RULE,
-        position_rule="--page, --x and --y go together (1-based page, mm from the top-left)",
-    )
+from certseal.cli.seal import KeywordOption, PageOption, RidingOption, document_placement, read_document, seal_app
+from certseal.services.ofd_sealing import MAX_OFD_BYTES, OfdSealingService
 
 
 @seal_app.command("ofd")
@@ -38,9 +19,7 @@ def seal_ofd(
     ],
     in_file: Annotated[Path, typer.Option("--in", help="The OFD to seal.", exists=True, dir_okay=False, readable=True)],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the sealed OFD.")],
-    page: Annotated[
-        int | None, typer.Option("--page", help="Page for the seal, 1-based (with --x and --y).", min=1)
-    ] = None,
+    page: PageOption = None,
     x: Annotated[
         float | None,
         typer.Option("--x", help="Horizontal position of the seal's centre, mm from the page's left edge."),
@@ -53,13 +32,8 @@ def seal_ofd(
             "the riding seal's centre, default the middle of each page).",
         ),
     ] = None,
-    keyword: Annotated[
-        str | None,
-        typer.Option("--keyword", help="Put the seal centred on every occurrence of this text (one signature)."),
-    ] = None,
-    riding: Annotated[
-        bool, typer.Option("--riding", help="Riding seal (骑缝章): one slice of the seal on every page's right edge.")
-    ] = False,
+    keyword: KeywordOption = None,
+    riding: RidingOption = False,
     timestamp: Annotated[
         bool, typer.Option("--timestamp", help="Add an RFC 3161 timestamp of the signature from this deployment's TSA.")
     ] = False,
@@ -68,10 +42,11 @@ def seal_ofd(
 
     Coordinates are millimetres from the top-left corner of the page, y downwards; pages count from 1.
     """
-    placement = ofd_placement_of(page, x, y, keyword, riding)
-    if in_file.stat().st_size > MAX_OFD_BYTES:
-        raise ValidationError("in", f"must be at most {MAX_OFD_BYTES // (1024 * 1024)} MiB")
-    result = OfdSealingService(platform()).seal(in_file.read_bytes(), seal, actor(), placement, timestamp=timestamp)
+    placement = document_placement(
+        page, x, y, keyword, riding, at="--page N --x MM --y MM", position="mm from the top-left"
+    )
+    ofd = read_document(in_file, MAX_OFD_BYTES)
+    result = OfdSealingService(platform()).seal(ofd, seal, actor(), placement, timestamp=timestamp)
     out_file.write_bytes(result.ofd)
     out.print(
         f"sealed {in_file} with seal [bold]{seal}[/] (signature {result.signature_id}, {len(result.stamps)} stamp(s)"

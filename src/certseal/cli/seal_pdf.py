@@ -8,32 +8,8 @@ from typing import Annotated
 import typer
 
 from certseal.cli.common import actor, out, platform
-from certseal.cli.seal import seal_app
-from certseal.errors import ValidationError
-from certseal.seals.placement import placement_of as shared_placement_of
-from certseal.services.pdf_sealing import (
-    MAX_PDF_BYTES,
-    PadesLevel,
-    PdfSealingService,
-    SealPlacement,
-)
-
-_PLACEMENT_RULE = "give exactly one placement: --page N --x X --y Y, --keyword TEXT or --riding"
-
-
-def placement_of(
-    page: int | None, x: float | None, y: float | None, keyword: str | None, riding: bool
-) -> SealPlacement:
-    """The one placement the options describe; ValidationError("placement", …) for none, two or a partial one."""
-    return shared_placement_of(
-        page,
-        x,
-        y,
-        keyword,
-        riding,
-        rule=_PLACEMENT_RULE,
-        position_rule="--page, --x and --y go together (1-based page, points from bottom-left)",
-    )
+from certseal.cli.seal import KeywordOption, PageOption, RidingOption, document_placement, read_document, seal_app
+from certseal.services.pdf_sealing import MAX_PDF_BYTES, PadesLevel, PdfSealingService
 
 
 @seal_app.command("pdf")
@@ -41,9 +17,7 @@ def seal_pdf(
     seal: Annotated[str, typer.Option("--seal", help="Name of the seal to use (see `certseal seal list`).")],
     in_file: Annotated[Path, typer.Option("--in", help="The PDF to seal.", exists=True, dir_okay=False, readable=True)],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the sealed PDF.")],
-    page: Annotated[
-        int | None, typer.Option("--page", help="Page for the seal, 1-based (with --x and --y).", min=1)
-    ] = None,
+    page: PageOption = None,
     x: Annotated[
         float | None,
         typer.Option("--x", help="Horizontal position of the seal's centre, in points (1/72 in) from the page's left."),
@@ -56,13 +30,8 @@ def seal_pdf(
             "the height of the riding seal, default the middle of the page).",
         ),
     ] = None,
-    keyword: Annotated[
-        str | None,
-        typer.Option("--keyword", help="Put the seal centred on every occurrence of this text (one signature)."),
-    ] = None,
-    riding: Annotated[
-        bool, typer.Option("--riding", help="Riding seal (骑缝章): one slice of the seal on every page's right edge.")
-    ] = False,
+    keyword: KeywordOption = None,
+    riding: RidingOption = False,
     level: Annotated[
         str,
         typer.Option(
@@ -79,11 +48,12 @@ def seal_pdf(
     Coordinates are PDF points (1/72 inch) measured from the bottom-left corner of the page; pages count from 1.
     """
     chosen_level = PadesLevel.parse(level)
-    placement = placement_of(page, x, y, keyword, riding)
-    if in_file.stat().st_size > MAX_PDF_BYTES:
-        raise ValidationError("in", f"must be at most {MAX_PDF_BYTES // (1024 * 1024)} MiB")
+    placement = document_placement(
+        page, x, y, keyword, riding, at="--page N --x X --y Y", position="points from bottom-left"
+    )
+    pdf = read_document(in_file, MAX_PDF_BYTES)
     result = PdfSealingService(platform()).seal(
-        in_file.read_bytes(), seal, actor(), placement, chosen_level, reason=reason, location=location
+        pdf, seal, actor(), placement, chosen_level, reason=reason, location=location
     )
     out_file.write_bytes(result.pdf)
     out.print(

@@ -54,7 +54,7 @@ from certseal.services.audit import Actor
 from certseal.services.ca import CaService, CertificateStatus
 from certseal.services.keys import KeyService
 from certseal.services.platform import Platform
-from certseal.services.seals import SealService, SealSigner
+from certseal.services.seals import SealingRecord, SealService, SealSigner, record_sealing
 from certseal.services.tsa import TsaNotConfigured, TsaService
 from certseal.services.verification import VerificationRequest, is_ofd, register_verifier
 from certseal.signing import cms
@@ -236,33 +236,18 @@ class OfdSealingService:
     def _record(
         self, actor: Actor, result: SealedOfdResult, placement: OfdPlacement, sealed: SealedOfd, seal_der: bytes
     ) -> None:
-        with self._platform.unit_of_work(actor) as uow:
-            uow.record(
-                "ofd_sealing",
-                result.sha256_after,
-                "seal",
-                before={"document_sha256": result.sha256_before},
-                after={
-                    "seal": result.seal,
-                    "document_sha256": result.sha256_after,
-                    "signature_id": result.signature_id,
-                    "signature": result.signature_name,
-                    "signed_at": sealed.signed_at,
-                    "timestamped": result.timestamped,
-                    "ses_seal_sha256": hashlib.sha256(seal_der).hexdigest(),
-                    "placement": _describe(placement),
-                    "stamps": [_stamp_view(stamp) for stamp in result.stamps],
-                },
-            )
-        log.info(
-            "OFD sealed with seal %s (%d stamp(s)%s) by %s: %s -> %s",
-            result.seal,
-            len(result.stamps),
-            ", timestamped" if result.timestamped else "",
-            actor.name,
-            result.sha256_before[:16],
-            result.sha256_after[:16],
-        )
+        details = {
+            "signature_id": result.signature_id,
+            "signature": result.signature_name,
+            "signed_at": sealed.signed_at,
+            "timestamped": result.timestamped,
+            "ses_seal_sha256": hashlib.sha256(seal_der).hexdigest(),
+            "placement": _describe(placement),
+            "stamps": [_stamp_view(stamp) for stamp in result.stamps],
+        }
+        summary = f"{len(result.stamps)} stamp(s){', timestamped' if result.timestamped else ''}"
+        record = SealingRecord("OFD", ("ofd_sealing", result.sha256_after, "seal"), summary, details)
+        record_sealing(self._platform, actor, result, record, log)
 
 
 class _SignatureTimestamper:

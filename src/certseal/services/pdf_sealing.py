@@ -48,7 +48,7 @@ from certseal.services.ca import CaInfo, CaService, serial_hex
 from certseal.services.crl import CrlService
 from certseal.services.ocsp import OcspService
 from certseal.services.platform import Platform
-from certseal.services.seals import SealService
+from certseal.services.seals import SealingRecord, SealService, record_sealing
 from certseal.services.tsa import TsaNotConfigured, TsaService
 from certseal.signing import cms
 from certseal.signing.pdf.dss import add_dss
@@ -243,30 +243,15 @@ class PdfSealingService:
     # --- audit -----------------------------------------------------------------------------------------------
 
     def _record(self, actor: Actor, result: SealedPdf, placement: SealPlacement) -> None:
-        with self._platform.unit_of_work(actor) as uow:
-            uow.record(
-                "seal",
-                result.seal,
-                "seal_pdf",
-                before={"document_sha256": result.sha256_before},
-                after={
-                    "seal": result.seal,
-                    "document_sha256": result.sha256_after,
-                    "level": result.level.value,
-                    "field": result.field_name,
-                    "placement": _describe(placement),
-                    "widgets": [{"page": p.page + 1, "rect": list(p.rect)} for p in result.placements],
-                },
-            )
-        log.info(
-            "PDF sealed with seal %s (%s, %d widget(s)) by %s: %s -> %s",
-            result.seal,
-            result.level.value,
-            len(result.placements),
-            actor.name,
-            result.sha256_before[:16],
-            result.sha256_after[:16],
-        )
+        details = {
+            "level": result.level.value,
+            "field": result.field_name,
+            "placement": _describe(placement),
+            "widgets": [{"page": p.page + 1, "rect": list(p.rect)} for p in result.placements],
+        }
+        summary = f"{result.level.value}, {len(result.placements)} widget(s)"
+        record = SealingRecord("PDF", ("seal", result.seal, "seal_pdf"), summary, details)
+        record_sealing(self._platform, actor, result, record, log)
 
 
 # --- placements ---------------------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Seal registry use cases: create a seal, list and show seals, change who may use one, disable it, and hand a
-sealing format (PDF, OFD) everything it needs to apply a seal: `SealService.signer_for`.
+sealing format (PDF, OFD) everything it needs to apply a seal: `SealService.signer_for`; `record_sealing` audits
+and logs each act of sealing the same way for every format.
 
 A seal's certificate must chain to a trust anchor of this deployment, be valid and not revoked, allow
 digitalSignature or nonRepudiation, and its key must be in one of the deployment's tokens: the key is found from
-the certificate, by comparing its SubjectPublicKeyInfo with the keys the deployment holds.
+the certificate, by comparing its SubjectPublicKeyInfo with the keys the deployment holds.  signer_for checks the
+seal, its users and the certificate's revocation status on every call; the certificate's validated path to a trust
+anchor is reused (Platform.memo) for PATH_MEMO_SECONDS while every certificate of it is valid at the moment asked.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Protocol
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509
@@ -46,6 +52,9 @@ from certseal.store.models import CryptoKey, IssuedCertificate, Seal, utcnow
 
 log = get_logger("seals")
 _SIGNING_USAGES = frozenset({"digital_signature", "non_repudiation"})
+# A license issue asks for the same seal six times in a second: a seal certificate's validated path is reused for
+# this long (trust anchor and cross-certificate changes show within it; revocation and validity are checked anew).
+PATH_MEMO_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,40 @@ class SealSigner:
     @property
     def image_size_mm(self) -> tuple[float, float]:
         return self.width_mm, self.height_mm
+
+
+class SealedDocument(Protocol):
+    """What every sealing result tells: the seal used and the document's SHA-256 before and after."""
+
+    @property
+    def seal(self) -> str: ...
+    @property
+    def sha256_before(self) -> str: ...
+    @property
+    def sha256_after(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SealingRecord:
+    """How record_sealing shows one act of sealing in the audit trail and the log."""
+
+    document: str  # the format as the log names it: "PDF", "OFD"
+    audited_as: tuple[str, str, str]  # the audit event's entity, entity id and action
+    summary: str  # the log line's words in brackets, e.g. "B-T, 1 widget(s)"
+    details: Mapping[str, object]  # the audit event's `after`, following the seal and the new document digest
+
+
+@dataclass(frozen=True)
+class _CheckedPath:
+    """A seal certificate's validated certification path, reused for PATH_MEMO_SECONDS (see signer_for)."""
+
+    checked: float  # time.monotonic() of the validation
+    chain: tuple[bytes, ...]  # DER, the leaf's issuer up to the anchor
+    validity: tuple[tuple[datetime, datetime], ...]  # notBefore, notAfter of every certificate of the path
+
+    def usable_at(self, moment: datetime) -> bool:
+        fresh = time.monotonic() - self.checked < PATH_MEMO_SECONDS
+        return fresh and all(start <= moment <= end for start, end in self.validity)
 
 
 @dataclass(frozen=True)
@@ -255,14 +298,29 @@ class SealService:
             )
         if revoked not in (None, CertificateStatus.VALID.value):
             raise Forbidden(f"seal {name!r}: its certificate is {revoked}; {who!r} may not use it")
-        path = TrustService(self._platform).validate(info.certificate_der, at=moment)
-        if not path.passed:
-            raise Forbidden(
-                f"seal {name!r}: its certificate does not validate ({path.message}); {who!r} may not use it"
-            )
+        chain = self._chain(name, who, info.certificate_der, moment)
         signer = CertifiedSigner(KeyService(self._platform).signer(info.key_label), info.certificate_der)
-        chain = [certificate.dump() for certificate in path.path[1:]]
         return SealSigner(info, signer, chain, image_png, info.width_mm, info.height_mm)
+
+    def _chain(self, name: str, who: str, certificate_der: bytes, moment: datetime) -> builtins.list[bytes]:
+        """The seal certificate's path to a trust anchor at `moment` (issuer first, DER), or Forbidden.
+
+        A validated path is kept in Platform.memo and reused while fresh and every certificate of it is valid at
+        `moment`; a path that does not validate is never kept."""
+        key = ("seal-certificate-path", hashlib.sha256(certificate_der).hexdigest())
+        found = self._platform.memo.get(key)
+        if isinstance(found, _CheckedPath) and found.usable_at(moment.astimezone(UTC)):
+            return list(found.chain)
+        result = TrustService(self._platform).validate(certificate_der, at=moment)
+        if not result.passed:
+            self._platform.memo.pop(key, None)
+            raise Forbidden(
+                f"seal {name!r}: its certificate does not validate ({result.message}); {who!r} may not use it"
+            )
+        validity = tuple((c.not_valid_before, c.not_valid_after) for c in result.path)
+        chain = tuple(c.dump() for c in result.path[1:])
+        self._platform.memo[key] = _CheckedPath(time.monotonic(), chain, validity)
+        return list(chain)
 
     # --- internals ----------------------------------------------------------------------------------------
 
@@ -290,6 +348,30 @@ class SealService:
         same = session.scalars(select(Seal.name).where(Seal.code == code)).first()
         if same is not None:
             raise AlreadyExists(f"seal code {code} is already used by seal {same!r}")
+
+
+def record_sealing(
+    platform: Platform, actor: Actor, sealed: SealedDocument, record: SealingRecord, logger: logging.Logger
+) -> None:
+    """Audit an act of sealing (document SHA-256 before and after, the seal, the format's details) and log it."""
+    entity, entity_id, action = record.audited_as
+    with platform.unit_of_work(actor) as uow:
+        uow.record(
+            entity,
+            entity_id,
+            action,
+            before={"document_sha256": sealed.sha256_before},
+            after={"seal": sealed.seal, "document_sha256": sealed.sha256_after, **record.details},
+        )
+    logger.info(
+        "%s sealed with seal %s (%s) by %s: %s -> %s",
+        record.document,
+        sealed.seal,
+        record.summary,
+        actor.name,
+        sealed.sha256_before[:16],
+        sealed.sha256_after[:16],
+    )
 
 
 def _seal_named(session: Session, name: str, for_update: bool = False) -> Seal:
