@@ -316,6 +316,20 @@ class CountingRoute:
 @pytest.fixture
 def in_process(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[int, list[CountingRoute]]]:
     """uvicorn with DirectHttpProtocol in a thread of this process, over a P-256 CA and TSA."""
+    yield from _serve_in_process(make_settings, tmp_path)
+
+
+@pytest.fixture
+def in_process_short_keep_alive(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> Iterator[tuple[int, list[CountingRoute]]]:
+    """As `in_process`, idle keep-alive connections closed after 1 s (uvicorn's default: 5 s)."""
+    yield from _serve_in_process(make_settings, tmp_path, timeout_keep_alive=1)
+
+
+def _serve_in_process(
+    make_settings: Callable[..., Settings], tmp_path: Path, **config: Any
+) -> Iterator[tuple[int, list[CountingRoute]]]:
     platform = Platform(make_settings(f"sqlite:///{tmp_path / 'var' / 'direct.db'}"))
     platform.db.migrate()
     ca = CaService(platform).create_ca("p256-ca", KeyAlgorithm.P256, ACTOR)
@@ -325,7 +339,7 @@ def in_process(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterat
     TsaService(platform).setup("p256-ca", KeyAlgorithm.P256, ACTOR)
     app = create_app(platform)
     routes = [CountingRoute(route) for route in direct_routes(app)]
-    config = uvicorn.Config(app, http=protocol_class(routes), log_level="warning", access_log=False)
+    config = uvicorn.Config(app, http=protocol_class(routes), log_level="warning", access_log=False, **config)
     server = uvicorn.Server(config)
     port = free_port()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening_socket("127.0.0.1", port, False)]})
@@ -376,3 +390,49 @@ def test_the_protocol_answers_claimed_requests_and_leaves_the_rest(
         assert "Response verify OK" in _openssl_checks_ocsp(live, "nonce.req", body)
     assert len(ocsp_route.answered) == 2
     connection.close()
+
+
+def test_keep_alive_closes_idle_connections_and_only_those(
+    in_process_short_keep_alive: tuple[int, list[CountingRoute]], tmp_path: Path
+) -> None:
+    """The keep-alive timer is armed once per idle period and, when it fires, waits on if there was activity since:
+    a busy connection stays open however long it lives; one idle for the timeout (1 s here) is closed, after a
+    direct answer, after an answer of the ASGI app, and with half a request sent (uvicorn would keep that one)."""
+    port, (ocsp_route, _) = in_process_short_keep_alive
+    live = LiveDeployment(tmp_path, port)
+    nonced = _ocsp_request(live, "nonce.req")
+
+    def closes_after_idle(connection: Connection) -> float:
+        started = time.monotonic()
+        assert connection.closed_by_server()
+        return time.monotonic() - started
+
+    busy = Connection(live)
+    for _ in range(8):  # 8 answers 0.4 s apart: 3 s in all, every gap well inside the timeout
+        busy.send(post("/ocsp/p256-ca", nonced))
+        _assert_ocsp_answer(*busy.response())
+        time.sleep(0.4)
+    assert len(ocsp_route.answered) == 8
+    assert closes_after_idle(busy) >= 0.5  # the timer re-armed for the time left, not closed at once
+
+    slow = Connection(live)  # a body sent in pieces keeps the connection active
+    request = post("/ocsp/p256-ca", nonced)
+    for start in range(0, len(request), len(request) // 4 + 1):
+        slow.send(request[start : start + len(request) // 4 + 1])
+        time.sleep(0.4)
+    status, headers, body = slow.response()
+    _assert_ocsp_answer(status, headers, body)
+    assert "Response verify OK" in _openssl_checks_ocsp(live, "nonce.req", body)
+    assert closes_after_idle(slow) >= 0.5
+
+    asgi = Connection(live)
+    asgi.send(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+    assert asgi.response()[0] == b"HTTP/1.1 200 OK"
+    assert closes_after_idle(asgi) >= 0.5
+
+    half = Connection(live)
+    half.send(post("/ocsp/p256-ca", nonced))
+    _assert_ocsp_answer(*half.response())
+    half.send(post("/ocsp/p256-ca", nonced)[:40])  # then nothing more
+    assert closes_after_idle(half) >= 0.5
+    assert len(ocsp_route.answered) == 10

