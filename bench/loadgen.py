@@ -4,16 +4,24 @@ bench/pki.py).
 - init_deployment: the environment of a fresh deployment in a temporary directory, initialised by `certseal init`;
 - start_servers / stop: uvicorn workers serving certseal.web.app:create_app on one SO_REUSEPORT port, as
   `certseal serve --workers N` runs them (certseal.web.server);
-- load: drives them from a second process over loopback — a small asyncio HTTP/1.1 keep-alive client, bounded by
-  a number of seconds, sending GETs of one path or POSTs of bodies picked at random — and returns the rate, p50 and
-  p99 latency, errors, and CPU time per answer of the client and of the server processes.
+- load: drives them from a second process over loopback — an HTTP/1.1 keep-alive client, bounded by a number of
+  seconds, one request in flight per connection, sending GETs of one path or POSTs of bodies picked at random — and
+  returns the rate, p50 and p99 latency, errors, CPU time per answer of the client and of the server processes, and
+  which client ran (Load.client).
 
-The two child processes run this file:
+Two clients do the same thing and print the same JSON: bench/loadgen.c (epoll, ~3-5 µs of CPU a request) and an
+asyncio one here (~26 µs a request, a visible share of a 2-core machine the server runs on). `load(client="auto")`
+runs the C one when a C compiler (`cc`, else `gcc`) can build it — once, into
+~/.cache/certseal-bench/loadgen-<sha256 of the source>, again when the source changes — else the Python one;
+CERTSEAL_BENCH_CLIENT=c|python overrides "auto".
 
+The child processes:
+
+    loadgen-<sha256> -p P -t S -c C [-s HEX] < requests      (requests: "<length>\n<bytes>" records)
     python bench/loadgen.py client --port P --path /v/x --seconds S --connections C [--content-type T --success HEX]
     python bench/loadgen.py serve --port P
 
-(with --content-type the client POSTs the bodies it reads from stdin, one base64 line each; without, it GETs).
+(with --content-type the Python client POSTs the bodies it reads from stdin, one base64 line each; without, it GETs).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
+import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -34,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOADGEN = str(Path(__file__).resolve())
+C_SOURCE = Path(__file__).resolve().with_name("loadgen.c")
+CLIENTS = ("auto", "c", "python")
 
 
 def free_port() -> int:
@@ -151,6 +164,7 @@ class Load:
     server_us: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    client: str = "python"  # which client measured it: "c" (bench/loadgen.c) or "python"
 
     def server_bound(self, cores: int) -> float:
         """Answers/s the server would sustain on `cores` cores with the client elsewhere."""
@@ -180,19 +194,27 @@ def load(
     content_type: str = "",
     success: bytes = b"",
     cpu: int | None = None,
+    client: str = "auto",
 ) -> Load:
     """Run the client process against `path`: GETs, or with `content_type` POSTs of random `bodies`.
 
     An answer counts when it is an HTTP 200 whose body's first 12 bytes contain `success`; `servers` are the pids
-    whose CPU time is the server's; `cpu` pins the client to that core (taskset)."""
-    command = [sys.executable, LOADGEN, "client", "--port", str(port), "--path", path, "--seconds", str(seconds),
-               "--connections", str(connections), "--content-type", content_type,
-               "--success", success.hex()]  # fmt: skip
+    whose CPU time is the server's; `cpu` pins the client to that core (taskset); `client` is "c", "python" or
+    "auto" (see the module doc)."""
+    chosen = choose_client(client)
+    if chosen == "c":
+        requests = _requests(port, path, content_type, bodies or [])
+        command = [str(c_client()), "-p", str(port), "-t", str(seconds), "-c", str(connections), "-s", success.hex()]
+        stdin = b"".join(b"%d\n%b" % (len(request), request) for request in requests)
+    else:
+        command = [sys.executable, LOADGEN, "client", "--port", str(port), "--path", path, "--seconds", str(seconds),
+                   "--connections", str(connections), "--content-type", content_type,
+                   "--success", success.hex()]  # fmt: skip
+        stdin = "\n".join(base64.b64encode(body).decode() for body in bodies or []).encode()
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
-    stdin = "\n".join(base64.b64encode(body).decode() for body in bodies or [])
     before = cpu_seconds(servers)
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=True, timeout=seconds + 120)
+    result = subprocess.run(command, input=stdin, capture_output=True, check=True, timeout=seconds + 120)
     server_cpu = cpu_seconds(servers) - before
     found = json.loads(result.stdout)
     done = max(1, int(found["ok"]) + int(found["errors"]))
@@ -203,7 +225,50 @@ def load(
         server_us=server_cpu * 1e6 / done,
         p50_ms=found["p50"] * 1000,
         p99_ms=found["p99"] * 1000,
+        client=chosen,
     )
+
+
+def choose_client(client: str = "auto") -> str:
+    """The client that runs, "c" or "python": `client`; "auto" defers to CERTSEAL_BENCH_CLIENT, then to the C build."""
+    if client == "auto":
+        client = os.environ.get("CERTSEAL_BENCH_CLIENT", "") or "auto"
+    if client not in CLIENTS:
+        raise ValueError(
+            f"client must be one of {', '.join(CLIENTS)} (argument or CERTSEAL_BENCH_CLIENT), not {client!r}"
+        )
+    if client == "auto":
+        try:
+            c_client()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            print(f"loadgen: the C client does not build ({error}); using the Python client", file=sys.stderr)
+            return "python"
+        return "c"
+    if client == "c":
+        c_client()
+    return client
+
+
+@functools.cache
+def c_client() -> Path:
+    """bench/loadgen.c compiled into the cache directory, named by the source's SHA-256 (built once per version)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc or gcc) on PATH")
+    source = C_SOURCE.read_bytes()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "certseal-bench"
+    binary = cache / f"loadgen-{hashlib.sha256(source).hexdigest()}"
+    if os.access(binary, os.X_OK):
+        return binary
+    cache.mkdir(parents=True, exist_ok=True)
+    building = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # benchmarks may build it side by side
+    command = [compiler, "-O2", "-Wall", "-Wextra", "-std=c11", "-o", str(building), str(C_SOURCE)]
+    built = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if built.returncode != 0:
+        building.unlink(missing_ok=True)
+        raise RuntimeError(f"{' '.join(command)} failed: {built.stderr.strip()}")
+    os.replace(building, binary)
+    return binary
 
 
 # --- the deployment ------------------------------------------------------------------------------------------------

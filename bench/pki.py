@@ -134,7 +134,8 @@ def _report(args: argparse.Namespace, results: list[Result]) -> None:
     cores = os.cpu_count() or 1
     layout = "1 worker on core 0, load generator on core 1" if args.pin else f"{args.workers} worker(s) unpinned"
     print(f"\nLive-signed OCSP (nonce) and RFC 3161 timestamps over HTTP: {layout}, {cores} cores (shared machine),")
-    print(f"{args.connections} keep-alive connections, {args.seconds:g} s per run")
+    clients = "/".join(sorted({r.run.client for r in results}))  # "c": bench/loadgen.c, "python": its asyncio client
+    print(f"{args.connections} keep-alive connections, {args.seconds:g} s per run, load generator: {clients} client")
     reference = "openssl speed" + ("" if args.pin else f" -multi {args.workers}")
     print(f"\n(a) wall clock, load generator on the same machine; reference: {reference} sign/s")
     print(f"{'':16} {'answers/s':>10} {'reference':>10} {'ratio':>6} {'target':>7} {'errors':>7}")

@@ -1,0 +1,197 @@
+"""The benchmarks' load clients (bench/loadgen.c, compiled by bench/loadgen.py, and the asyncio one) against a tiny
+asyncio HTTP/1.1 server in this test that checks every request byte for byte and answers in pieces: good answers,
+answers that close the connection, a large body, HTTP/1.0 bodies that run to the close, a wrong status, a body
+without the success bytes, garbage, and no server at all."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from bench.loadgen import Load, _requests, free_port, load
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None,
+    reason="no C compiler (cc or gcc) on PATH: bench/loadgen.c cannot be built here",
+)
+
+SUCCESS = b"\x0a\x01\x00"
+GOOD_BODY = b"\x30\x82\x01\x00" + SUCCESS + bytes(range(256)) * 4
+BIG_BODY = b"%PDF" + SUCCESS + b"x" * (3 * 1024 * 1024)
+BODIES = [b"request %d " % i + bytes(range(256)) * i for i in range(8)]
+CONTENT_TYPE = "application/ocsp-request"
+SECONDS = 0.3
+
+
+@dataclass
+class Seen:
+    """What the server saw: connections accepted, requests not among the expected ones, distinct requests."""
+
+    connections: int = 0
+    unexpected: int = 0
+    distinct: set[bytes] = field(default_factory=set)
+
+
+class TinyServer:
+    """HTTP/1.1 on loopback in a thread; the request path picks the answer (see `_answer`)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.expected: set[bytes] = set()
+        self.seen = Seen()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
+        self._ready.set()
+        self._loop.run_forever()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        for task in self._handlers:
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.seen.connections += 1
+        answered = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                request = head + await reader.readexactly(length)
+                self.seen.distinct.add(request)
+                if request not in self.expected:
+                    self.seen.unexpected += 1
+                answered += 1
+                if not await self._answer(request.split(b" ")[1].decode(), answered, writer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            self._handlers.discard(task)
+
+    async def _answer(self, path: str, answered: int, writer: asyncio.StreamWriter) -> bool:
+        """Write the answer for `path` in pieces; False when the connection is to close."""
+        status, body, close, framing = "200 OK", GOOD_BODY, False, "length"
+        if path == "/close":
+            close = answered % 3 == 0
+        elif path == "/big":
+            body = BIG_BODY
+        elif path == "/http10":
+            framing = "until-close"
+        elif path == "/missing":
+            status = "404 Not Found"
+        elif path == "/wrong":
+            body = b"\x30\x03\x02\x01\x02" + bytes(100)  # PKIStatus rejection
+        elif path == "/late":
+            body = b"x" * 10 + SUCCESS  # the success bytes end past the body's 12th byte
+        elif path == "/edge":
+            body = b"x" * 9 + SUCCESS  # the success bytes end at the body's 12th byte
+        elif path == "/garbage":
+            await self._write_split(writer, b"garbage\r\n\r\n")
+            return True
+        if framing == "until-close":
+            await self._write_split(writer, b"HTTP/1.0 200 OK\r\nContent-Type: x\r\n\r\n" + body)
+            return False
+        connection = "Connection: close\r\n" if close else ""
+        head = f"HTTP/1.1 {status}\r\nContent-Type: x\r\nContent-Length: {len(body)}\r\n{connection}\r\n".encode()
+        await self._write_split(writer, head + body)
+        return not close
+
+    @staticmethod
+    async def _write_split(writer: asyncio.StreamWriter, data: bytes) -> None:
+        """`data` in three writes cut at random places (one inside the head), each drained after a pause."""
+        cuts = sorted(random.sample(range(1, min(len(data), 40)), 1) + random.sample(range(1, len(data)), 1))
+        for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            writer.write(data[start:end])
+            await writer.drain()
+            await asyncio.sleep(0.0005)
+
+
+@pytest.fixture
+def server() -> Iterator[TinyServer]:
+    running = TinyServer()
+    yield running
+    running.close()
+
+
+def _run(server: TinyServer, path: str, client: str = "c", *, post: bool = False, connections: int = 3) -> Load:
+    content_type = CONTENT_TYPE if post else ""
+    server.expected = set(_requests(server.port, path, content_type, BODIES))
+    return load(server.port, path, SECONDS, connections, [], bodies=BODIES if post else None,
+                content_type=content_type, success=SUCCESS, client=client)  # fmt: skip
+
+
+@pytest.mark.parametrize("client", ["c", "python"])
+def test_good_answers_in_pieces_count_ok_and_requests_are_byte_exact(server: TinyServer, client: str) -> None:
+    found = _run(server, "/ocsp", client, post=True)
+    assert found.client == client
+    assert found.errors == 0 and found.rate > 0
+    assert server.seen.unexpected == 0
+    assert len(server.seen.distinct) > 1  # the bodies are picked at random
+    assert server.seen.connections == 3  # keep-alive: no reconnection
+
+
+@pytest.mark.parametrize("path", ["/close", "/http10"])
+def test_answers_that_close_the_connection_are_ok_and_the_client_reconnects(server: TinyServer, path: str) -> None:
+    found = _run(server, path)
+    assert found.errors == 0 and found.rate > 0
+    assert server.seen.connections > 3
+    assert server.seen.unexpected == 0
+
+
+@pytest.mark.parametrize("path", ["/big", "/edge"])
+def test_large_body_and_success_bytes_at_the_edge_are_ok(server: TinyServer, path: str) -> None:
+    found = _run(server, path, connections=2)
+    assert found.errors == 0 and found.rate > 0
+
+
+@pytest.mark.parametrize("client", ["c", "python"])
+@pytest.mark.parametrize("path", ["/missing", "/wrong", "/late"])
+def test_wrong_status_or_missing_success_bytes_are_errors(server: TinyServer, path: str, client: str) -> None:
+    found = _run(server, path, client)
+    assert found.rate == 0 and found.errors > 0
+    assert server.seen.connections == 3  # a well-formed answer keeps its connection
+    assert found.p50_ms == 0
+
+
+def test_garbage_answers_are_errors_and_reconnect(server: TinyServer) -> None:
+    found = _run(server, "/garbage")
+    assert found.rate == 0 and found.errors > 0
+    assert server.seen.connections > 3
+
+
+def test_no_server_counts_connection_failures() -> None:
+    found = load(free_port(), "/health/live", SECONDS, 2, [], client="c")
+    assert found.rate == 0 and found.errors > 0
+
+
+def test_a_client_name_outside_the_choices_is_refused() -> None:
+    with pytest.raises(ValueError, match="client must be one of auto, c, python"):
+        load(free_port(), "/", SECONDS, 1, [], client="rust")
