@@ -69,3 +69,40 @@ def test_answer_many_answers_each_as_answer_does(platform: Platform, tmp_path: P
     assert not _openssl_verifies(tmp_path, ca.certificate_der, bytes(tampered))
     assert not _openssl_verifies(tmp_path, other.certificate_der, first.der)
     assert service.answer_many([]) == []
+
+
+class _FailingSigner:
+    """Stands for a token that stops answering (an HSM unplugged): every signature raises."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def sign(self, data: bytes) -> bytes:
+        raise RuntimeError("token removed")
+
+
+def test_a_failing_signer_fails_its_own_answers_only(platform: Platform, tmp_path: Path) -> None:
+    """The batch builds every ResponseData, then signs them one after another: a signer that raises gives
+    internalError to its requests, and the others in the same batch are signed and verify."""
+    cas = CaService(platform)
+    good_ca = cas.create_ca("good-ca", KeyAlgorithm.P256, ACTOR)
+    broken_ca = cas.create_ca("broken-ca", KeyAlgorithm.P256, ACTOR)
+    good_leaf = int(cas.issue("good-ca", "person", ACTOR, subject="CN=G", generate=KeyAlgorithm.P256).serial, 16)
+    broken_leaf = int(cas.issue("broken-ca", "person", ACTOR, subject="CN=X", generate=KeyAlgorithm.P256).serial, 16)
+    service = OcspService(platform)
+    good = ("good-ca", _request(good_ca.certificate_der, [good_leaf], nonce=b"good"))
+    broken = ("broken-ca", _request(broken_ca.certificate_der, [broken_leaf], nonce=b"broken"))
+    service.answer_many([good, broken])  # loads both responders
+    responder = service._state.responders["broken-ca"].responder
+    responder.signer = _FailingSigner(responder.signer)  # type: ignore[assignment]
+    answers = service.answer_many([good, broken, good])
+    assert [a.status.name if a else None for a in answers] == ["SUCCESSFUL", "INTERNAL_ERROR", "SUCCESSFUL"]
+    for answer in (answers[0], answers[2]):
+        assert answer is not None and _statuses(answer.der) == [("good", None)] and _nonce(answer.der) == b"good"
+        assert _openssl_verifies(tmp_path, good_ca.certificate_der, answer.der)
+    assert answers[1] is not None and ocsp.OCSPResponse.load(answers[1].der)["response_status"].native == (
+        "internal_error"
+    )

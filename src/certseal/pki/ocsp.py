@@ -518,6 +518,13 @@ class Responder:
     def sign(self, answers: Sequence[SingleAnswer], produced_at: datetime, nonce_extension: bytes | None) -> bytes:
         """A signed successful OCSPResponse: headers come from the length caches, so the common answer (one
         SingleResponse) is a handful of joins around the signature."""
+        tbs = self.to_be_signed(answers, produced_at, nonce_extension)
+        return self.signed(tbs, self.signer.sign(tbs))
+
+    def to_be_signed(
+        self, answers: Sequence[SingleAnswer], produced_at: datetime, nonce_extension: bytes | None
+    ) -> bytes:
+        """The DER ResponseData of a response (what `signed` wraps with its signature)."""
         produced = generalized_time(produced_at)
         if len(answers) == 1:
             responses = _single_response(answers[0], produced_at, produced)
@@ -527,8 +534,10 @@ class Responder:
         extensions = b"" if nonce_extension is None else _NONCE_ECHO[len(nonce_extension)] + nonce_extension
         tbs_length = self._responder_id_length + len(produced) + len(responses_header) + len(responses)
         tbs_length += len(extensions)
-        tbs = b"".join((_SEQUENCE[tbs_length], self._responder_id, produced, responses_header, responses, extensions))
-        signature = self.signer.sign(tbs)
+        return b"".join((_SEQUENCE[tbs_length], self._responder_id, produced, responses_header, responses, extensions))
+
+    def signed(self, tbs: bytes, signature: bytes) -> bytes:
+        """The OCSPResponse around ResponseData `tbs` and this responder's `signature` of it."""
         signature_header = _SIGNATURE[len(signature)]
         basic_length = len(tbs) + len(signature_header) + len(signature) + self._fixed_length
         return b"".join((_ENVELOPE[basic_length], tbs, self._algorithm, signature_header, signature, self._certs))

@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from asn1crypto import crl as asn1_crl
 from sqlalchemy import bindparam, select
@@ -111,8 +112,7 @@ class _CaResponder:
     loaded_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class _ToSign:
+class _ToSign(NamedTuple):
     """A request read and looked up, waiting for its signature."""
 
     ca: _CaResponder
@@ -140,6 +140,17 @@ def expected_status(status: str, revoked_at: datetime | None, reason: str | None
         return ocsp.revoked(revoked_at, _HOLD)
     code = _REASON_CODES.get(reason or "unspecified", 0)
     return ocsp.revoked(revoked_at, None if code == 0 else code)  # RFC 5280 5.3.1: omit "unspecified"
+
+
+def _signature(item: _ToSign, tbs: bytes | None) -> bytes | None:
+    """The responder's signature of `tbs` (None: nothing to sign, or the signer failed, which is logged)."""
+    if tbs is None:
+        return None
+    try:
+        return item.ca.responder.signer.sign(tbs)
+    except Exception:
+        log.exception("OCSP %s: internal error", item.ca.name)
+        return None
 
 
 class _DataVersion:
@@ -253,10 +264,11 @@ class OcspService:
     def answer_many(self, requests: Sequence[tuple[str, bytes]]) -> list[OcspAnswer | None]:
         """`answer` for each (CA name, DER OCSPRequest); None where no CA has the name.
 
-        Every request is read and looked up first, then the signatures are made one after another, with only the
-        response's DER between them (the signing code stays in the CPU caches; ~1 % less CPU than `answer` each).
-        The database's version is read once for all: the statuses are those when the batch began, after every request
-        in it had arrived (on SQLite the read costs ≈ 15 µs, as much as the rest of the lookup)."""
+        Every request is read and looked up and its ResponseData built first, then the signatures are made one
+        after another with nothing in between (the signing code and key stay in the CPU caches), then the responses
+        are wrapped.  The database's version is read once for all: the statuses are those when the batch began,
+        after every request in it had arrived (on SQLite the read costs ≈ 15 µs, as much as the rest of the lookup).
+        """
         version = self._state.statuses.current()
         read: list[OcspAnswer | _ToSign | None] = []
         for ca_name, request_der in requests:
@@ -264,7 +276,13 @@ class OcspService:
                 read.append(self._read(ca_name, request_der, version))
             except NotFound:
                 read.append(None)
-        return [None if item is None else self._finish(item) for item in read]
+        to_sign = [(index, item) for index, item in enumerate(read) if isinstance(item, _ToSign)]
+        tbs = [self._to_be_signed(item) for _, item in to_sign]
+        signatures = [_signature(item, data) for (_, item), data in zip(to_sign, tbs, strict=True)]
+        answers: list[OcspAnswer | None] = [item if not isinstance(item, _ToSign) else None for item in read]
+        for (index, item), data, signature in zip(to_sign, tbs, signatures, strict=True):
+            answers[index] = self._signed(item, data, signature)
+        return answers
 
     def _read(self, ca_name: str, request_der: bytes, version: int | None) -> OcspAnswer | _ToSign:
         """Everything but the signature: the answer itself if it needs none, else what to sign; statuses as of the
@@ -296,8 +314,23 @@ class OcspService:
     def _finish(self, item: OcspAnswer | _ToSign) -> OcspAnswer:
         if isinstance(item, OcspAnswer):
             return item
+        tbs = self._to_be_signed(item)
+        return self._signed(item, tbs, _signature(item, tbs))
+
+    @staticmethod
+    def _to_be_signed(item: _ToSign) -> bytes | None:
         try:
-            der = item.ca.responder.sign(item.answers, item.produced_at, item.nonce_extension)
+            return item.ca.responder.to_be_signed(item.answers, item.produced_at, item.nonce_extension)
+        except Exception:
+            log.exception("OCSP %s: internal error", item.ca.name)
+            return None
+
+    @staticmethod
+    def _signed(item: _ToSign, tbs: bytes | None, signature: bytes | None) -> OcspAnswer:
+        if tbs is None or signature is None:
+            return _error(ocsp.ResponseStatus.INTERNAL_ERROR)
+        try:
+            der = item.ca.responder.signed(tbs, signature)
         except Exception:
             log.exception("OCSP %s: internal error", item.ca.name)
             return _error(ocsp.ResponseStatus.INTERNAL_ERROR)
