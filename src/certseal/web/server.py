@@ -45,6 +45,7 @@ RESTART_PAUSE = 0.5
 DirectHandler = Callable[[str, bytes | None, Done], None]
 """Answers one claimed request: (media type of the request, its body or None when longer than the route's limit,
 `done`), calling `done` with the reply exactly once, now or later on the event loop."""
+Claims = dict[tuple[bytes, bytes], tuple[DirectHandler | None, str]]
 
 
 class DirectRoute(Protocol):
@@ -104,7 +105,8 @@ def run_worker(host: str, port: int, access_log: bool, reuse_port: bool) -> None
 
 def protocol_class(routes: Sequence[DirectRoute]) -> type[DirectHttpProtocol]:
     """uvicorn's httptools protocol answering `routes` itself."""
-    return type("DirectHttpProtocol", (DirectHttpProtocol,), {"routes": tuple(routes)})
+    claims: Claims = {}
+    return type("DirectHttpProtocol", (DirectHttpProtocol,), {"routes": tuple(routes), "claims": claims})
 
 
 class _NoWaiter:
@@ -217,7 +219,28 @@ _STATUS_LINES = {status: _status_line(status) for status in (200, 404, 413, 415,
 def _media_type(value: bytes | None) -> str:
     if value is None:
         return ""
-    return value.split(b";", 1)[0].strip().lower().decode("latin-1")
+    known = _MEDIA_TYPES.get(value)
+    if known is None:
+        known = value.split(b";", 1)[0].strip().lower().decode("latin-1")
+        if len(_MEDIA_TYPES) < _CLAIMS_KEPT:
+            _MEDIA_TYPES[value] = known
+    return known
+
+
+def _claimed(route: DirectRoute, raw_method: bytes, url: bytes) -> tuple[DirectHandler | None, str]:
+    """(The route's handler or None, the method) for a request line; the same every time for the same line, so
+    the protocol class keeps it in `claims` (a route's handlers hold no per-request state)."""
+    method = raw_method.decode("latin-1")
+    if not url.isascii():
+        return None, method
+    path = (httptools.parse_url(url).path if b"?" in url or b"#" in url else url).decode("ascii")
+    if "%" in path:
+        path = urllib.parse.unquote(path)  # as uvicorn puts it in the ASGI scope
+    return route.claim(method, path), method
+
+
+_CLAIMS_KEPT = 1024  # request lines (and Content-Type values) remembered per process; all forgotten when full
+_MEDIA_TYPES: dict[bytes, str] = {}
 
 
 class DirectHttpProtocol(HttpToolsProtocol):
@@ -229,6 +252,7 @@ class DirectHttpProtocol(HttpToolsProtocol):
     at the time of the connection's last activity and waits longer if there was some since."""
 
     routes: tuple[DirectRoute, ...] = ()
+    claims: Claims  # (method, URL) → what the routes say of it: per class, as the routes are
     _held_for_writing = False
     _active_at = 0.0
 
@@ -297,13 +321,17 @@ class DirectHttpProtocol(HttpToolsProtocol):
         previous: Any = self.cycle
         if (previous is not None and not previous.response_complete) or self.expect_100_continue:
             return None  # pipelined behind an unfinished request, or 100-continue: the ASGI app's way
-        if not url.isascii() or self.parser.should_upgrade():
+        if self.parser.should_upgrade():
             return None
-        path = (httptools.parse_url(url).path if b"?" in url or b"#" in url else url).decode("ascii")
-        if "%" in path:
-            path = urllib.parse.unquote(path)  # as uvicorn puts it in the ASGI scope
-        method = self.parser.get_method().decode("ascii")
-        handler = route.claim(method, path)
+        raw_method: bytes = self.parser.get_method()
+        claims = self.claims
+        claimed = claims.get((raw_method, url))
+        if claimed is None:
+            claimed = _claimed(route, raw_method, url)
+            if len(claims) >= _CLAIMS_KEPT:
+                claims.clear()
+            claims[(raw_method, url)] = claimed
+        handler, method = claimed
         if handler is None:
             return None
         declared = content_type = None
@@ -320,7 +348,7 @@ class DirectHttpProtocol(HttpToolsProtocol):
             route.body_limit,
             _media_type(content_type),
             method,
-            url.decode("ascii"),
+            url.decode("latin-1"),  # ASCII: _claimed claims nothing else
             http_version,
             http_version != "1.0" and self.parser.should_keep_alive(),
         )
