@@ -116,8 +116,8 @@ def test_a_serial_collision_draws_another(platform: Platform, monkeypatch: pytes
     service.stamp(build_request(DATA))
     with platform.db.reading() as session:
         taken = int(session.scalars(select(TimestampRecord.serial)).one(), 16)
-    draws = iter([taken, taken, 12345])
-    monkeypatch.setattr(tsa_service.certs, "new_serial", lambda: next(draws))
+    draws = iter([[taken], [taken], [12345]])
+    monkeypatch.setattr(tsa_service, "token_serials", lambda count: next(draws))
     signed = _signed_data(_response(service.stamp(build_request(DATA))))
     assert signed["encap_content_info"]["content"].parsed["serial_number"].native == 12345
 
