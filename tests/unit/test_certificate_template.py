@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,6 +14,7 @@ from certseal.crypto.tokens.software import SoftwareSigner
 from certseal.pki import certificates as certs
 from certseal.pki.names import build_name
 from certseal.pki.profiles import profiles
+from tests.fixtures.signers import MemoSigner
 
 ALGORITHMS = (KeyAlgorithm.RSA2048, KeyAlgorithm.P256, KeyAlgorithm.SM2)
 URLS = (
@@ -45,42 +45,6 @@ ATTRIBUTES = {
     "locality_name": ("北京",),
     "email_address": ("a@example.cn",),
 }
-
-
-@dataclass
-class MemoSigner:
-    """Signs each message once and answers the same signature again, so randomised ECDSA/SM2 signatures compare."""
-
-    inner: SoftwareSigner
-    memo: dict[bytes, bytes] = field(default_factory=dict)
-
-    @property
-    def key_label(self) -> str:
-        return self.inner.key_label
-
-    @property
-    def key_algorithm(self) -> KeyAlgorithm:
-        return self.inner.key_algorithm
-
-    @property
-    def scheme(self) -> SignatureScheme:
-        return self.inner.scheme
-
-    @property
-    def public_key(self) -> PublicKey:
-        return self.inner.public_key
-
-    @property
-    def certificate(self) -> bytes | None:
-        return None
-
-    def sign(self, data: bytes) -> bytes:
-        if data not in self.memo:
-            self.memo[data] = self.inner.sign(data)
-        return self.memo[data]
-
-    def sign_digest(self, digest: bytes) -> bytes:
-        return self.inner.sign_digest(digest)
 
 
 @pytest.fixture(scope="module")

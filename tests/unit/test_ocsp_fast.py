@@ -16,7 +16,7 @@ import itertools
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from certseal.pki.asn1 import key_identifier, signature_algorithm
 from certseal.pki.der import generalized_time, tlv
 from certseal.pki.names import build_name
 from certseal.pki.profiles import profile
+from tests.fixtures.signers import MemoSigner
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 SM3 = "1.2.156.10197.1.401"
@@ -288,29 +289,6 @@ def _reference_sign(
     return tlv(0x30, b"\x0a\x01\x00" + response_bytes)
 
 
-@dataclass
-class _SameSignature:
-    """A real signer that signs each message once, so two builders of the same bytes get the same signature
-    (ECDSA, SM2 and PSS signatures are randomised)."""
-
-    inner: SoftwareSigner
-    signed: dict[bytes, bytes] = field(default_factory=dict)
-
-    key_label = property(lambda self: self.inner.key_label)
-    key_algorithm = property(lambda self: self.inner.key_algorithm)
-    scheme = property(lambda self: self.inner.scheme)
-    public_key = property(lambda self: self.inner.public_key)
-    certificate = property(lambda self: self.inner.certificate)
-
-    def sign(self, data: bytes) -> bytes:
-        if data not in self.signed:
-            self.signed[data] = self.inner.sign(data)
-        return self.signed[data]
-
-    def sign_digest(self, digest: bytes) -> bytes:
-        return self.inner.sign_digest(digest)
-
-
 @dataclass(frozen=True)
 class Pki:
     ca_key: PrivateKey
@@ -340,12 +318,12 @@ def pki() -> Pki:
 
 
 def _responders(pki: Pki) -> Iterator[tuple[str, ocsp.Responder]]:
-    yield "rsa-ca", ocsp.Responder(_SameSignature(SoftwareSigner("ca", pki.ca_key, SignatureScheme.RSA_PKCS1_SHA256)))
-    yield "rsa-pss", ocsp.Responder(_SameSignature(SoftwareSigner("ca", pki.ca_key, SignatureScheme.RSA_PSS_SHA256)))
+    yield "rsa-ca", ocsp.Responder(MemoSigner(SoftwareSigner("ca", pki.ca_key, SignatureScheme.RSA_PKCS1_SHA256)))
+    yield "rsa-pss", ocsp.Responder(MemoSigner(SoftwareSigner("ca", pki.ca_key, SignatureScheme.RSA_PSS_SHA256)))
     p256 = SoftwareSigner("responder", pki.responder_key, SignatureScheme.ECDSA_SHA256)
-    yield "delegated-p256", ocsp.Responder(_SameSignature(p256), pki.responder_der)
+    yield "delegated-p256", ocsp.Responder(MemoSigner(p256), pki.responder_der)
     sm2 = PrivateKey.generate(KeyAlgorithm.SM2)
-    yield "sm2", ocsp.Responder(_SameSignature(SoftwareSigner("sm2", sm2, SignatureScheme.SM2_SM3)))
+    yield "sm2", ocsp.Responder(MemoSigner(SoftwareSigner("sm2", sm2, SignatureScheme.SM2_SM3)))
 
 
 STATUSES = [

@@ -11,7 +11,7 @@ import hashlib
 import random
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -22,9 +22,9 @@ from gmalg import SM3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certseal.crypto.algorithms import KeyAlgorithm, SignatureScheme
+from certseal.crypto.algorithms import SignatureScheme
 from certseal.crypto.hashes import digest
-from certseal.crypto.keys import PrivateKey, PublicKey
+from certseal.crypto.keys import PrivateKey
 from certseal.crypto.signer import Signer
 from certseal.crypto.tokens.software import SoftwareSigner
 from certseal.errors import CertsealError
@@ -42,6 +42,7 @@ from certseal.pki.tsa import (
     build_request,
     parse_request,
 )
+from tests.fixtures.signers import MemoSigner
 from tests.sm2check import sm2_signature_valid
 from tests.unit.test_cms import issue_leaf, pki_of
 
@@ -220,49 +221,12 @@ def test_mutated_requests_agree(seed: bytes, data: st.DataObject) -> None:
 # --- the tokens ------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RememberingSigner:
-    """A real signer that signs each distinct message once, so two builders of the same token get the same
-    signature even for randomised schemes (ECDSA, SM2)."""
-
-    inner: Signer
-    seen: dict[bytes, bytes] = field(default_factory=dict)
-
-    @property
-    def key_label(self) -> str:
-        return self.inner.key_label
-
-    @property
-    def key_algorithm(self) -> KeyAlgorithm:
-        return self.inner.key_algorithm
-
-    @property
-    def scheme(self) -> SignatureScheme:
-        return self.inner.scheme
-
-    @property
-    def public_key(self) -> PublicKey:
-        return self.inner.public_key
-
-    @property
-    def certificate(self) -> bytes | None:
-        return self.inner.certificate
-
-    def sign(self, data: bytes) -> bytes:
-        if data not in self.seen:
-            self.seen[data] = self.inner.sign(data)
-        return self.seen[data]
-
-    def sign_digest(self, digest: bytes) -> bytes:
-        return self.inner.sign_digest(digest)
-
-
 @dataclass(frozen=True)
 class Tsa:
     root: bytes
     intermediate: bytes
     certificate: bytes
-    signer: RememberingSigner
+    signer: MemoSigner
 
 
 @cache
@@ -277,7 +241,7 @@ def tsa_of(kind: str) -> Tsa:
     )
     certificate = issue_leaf(issuer, "CN=certseal TSA fast,C=CN", key, "tsa")
     signer = SoftwareSigner("tsa", key, key.algorithm.default_scheme, certificate)
-    return Tsa(pki.root, pki.intermediate, certificate, RememberingSigner(signer))
+    return Tsa(pki.root, pki.intermediate, certificate, MemoSigner(signer))
 
 
 def _authorities(tsa: Tsa, include_tsa_name: bool = True) -> tuple[TimestampAuthority, ReferenceAuthority]:
