@@ -7,8 +7,8 @@ For each algorithm, in a fresh embedded deployment (SQLite, software token) in a
 - raw sign: the TSA key through certseal.crypto.keys.PrivateKey.sign (a 20-byte message, as `openssl speed`);
 - token only: TimestampAuthority.issue (TSTInfo + signed attributes + signature, no database);
 - TsaService.stamp in-process: parse, record the serial (one SQLite transaction), build, sign;
-- HTTP: POST /tsa to `certseal serve` (pinned to the same core) from a second process (K keep-alive connections,
-  pinned to another core);
+- HTTP: POST /tsa of 64 different requests to `certseal serve` (pinned to the same core) from bench/loadgen.py's
+  client in a second process (K keep-alive connections, one request in flight on each; pinned to another core);
 - `openssl speed` for the algorithm on the same core.
 
 Every rate is operations per wall-clock second (the database and the HTTP round trip take time off the CPU too),
@@ -19,20 +19,19 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
-import multiprocessing
 import os
+import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from bench.crypto import CASES, MESSAGE, ops_per_second, run_openssl_speed
-from bench.loadgen import free_port
+from bench.loadgen import free_port, load
 from certseal.config import Settings
 from certseal.crypto.algorithms import KeyAlgorithm
 from certseal.pki.tsa import build_request, parse_request
@@ -42,6 +41,7 @@ from certseal.services.platform import Platform
 from certseal.services.tsa import TsaService
 
 TARGET = 0.8
+GRANTED = b"\x30\x03\x02\x01\x00"  # PKIStatusInfo { granted }
 ACTOR = Actor("bench", "bench")
 KEK = base64.b64encode(bytes(range(32))).decode()
 AUDIT_KEY = base64.b64encode(bytes(range(32, 64))).decode()
@@ -51,33 +51,6 @@ LABELS = {KeyAlgorithm.RSA2048: "RSA-2048", KeyAlgorithm.P256: "ECDSA P-256", Ke
 def _pin(cpu: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
-
-
-def _http_client(
-    port: int, request: bytes, seconds: float, clients: int, cpu: int, result: multiprocessing.Queue[float]
-) -> None:
-    _pin(cpu)
-    counts = [0] * clients
-    stop = time.perf_counter() + seconds
-
-    def loop(i: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Content-Type": "application/timestamp-query"}
-        while time.perf_counter() < stop:
-            connection.request("POST", "/tsa", body=request, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-            if response.status != 200 or len(body) < 100:
-                raise RuntimeError(f"POST /tsa answered {response.status}: {body[:200]!r}")
-            counts[i] += 1
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    result.put(sum(counts) / (time.perf_counter() - started))
 
 
 def _serve(home: Path, port: int, cpu: int) -> subprocess.Popen[bytes]:
@@ -105,7 +78,8 @@ def bench(alg: KeyAlgorithm, seconds: float, cpu: int, client_cpu: int, clients:
         CaService(platform).create_ca("root", alg, ACTOR)
         service = TsaService(platform)
         service.setup("root", alg, ACTOR)
-        request = build_request(b"a document" * 100, "sm3" if alg is KeyAlgorithm.SM2 else "sha256", nonce=2**62)
+        hash_name = "sm3" if alg is KeyAlgorithm.SM2 else "sha256"
+        request = build_request(b"a document" * 100, hash_name, nonce=2**62)
         loaded = service._loaded()  # the held TimestampAuthority (bench only)
         label = loaded.authority.signer.key_label
         with platform.db.reading() as session:
@@ -123,17 +97,11 @@ def bench(alg: KeyAlgorithm, seconds: float, cpu: int, client_cpu: int, clients:
         port = free_port()
         server = _serve(home, port, cpu)
         try:
-            queue: multiprocessing.Queue[float] = multiprocessing.Queue()
-            warm = multiprocessing.Process(target=_http_client, args=(port, request, 0.5, clients, client_cpu, queue))
-            warm.start()
-            warm.join()
-            queue.get()
-            client = multiprocessing.Process(
-                target=_http_client, args=(port, request, seconds, clients, client_cpu, queue)
-            )
-            client.start()
-            client.join()
-            rates[f"HTTP POST /tsa ({clients} connections)"] = queue.get()
+            bodies = [build_request(os.urandom(64), hash_name, nonce=random.getrandbits(63)) for _ in range(64)]
+            http = partial(load, port, "/tsa", connections=clients, servers=[server.pid], bodies=bodies,
+                           content_type="application/timestamp-query", success=GRANTED, cpu=client_cpu)  # fmt: skip
+            http(seconds=0.5)  # warm the key, caches and statements
+            rates[f"HTTP POST /tsa ({clients} connections)"] = http(seconds=seconds).rate
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -145,7 +113,7 @@ def main() -> None:
     parser.add_argument("--alg", action="append", choices=[a.value for a in LABELS], help="repeatable")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--cpu", type=int, default=0, help="core for certseal (in-process and server)")
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=16, help="keep-alive connections of the HTTP load")
     args = parser.parse_args()
     algorithms = [KeyAlgorithm(a) for a in (args.alg or ["rsa2048", "sm2"])]
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
