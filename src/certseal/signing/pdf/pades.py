@@ -17,6 +17,7 @@ the timestamp token's room.  The estimate errs on the large side (unused room is
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -65,7 +66,7 @@ def estimate_reserved_size(signer: Signer, chain: Sequence[bytes], timestamp_roo
     return certificates + 2 * _issuer_name_size(certificate) + _signature_bound(signer) + _CMS_OVERHEAD + timestamp_room
 
 
-class _SealProducer:
+class _SealProducer(ABC):
     """What both producers share: the timestamp room check, the size estimate, and cms.sign_digest over the digest
     with CAdES attributes; a subclass names its digest, SubFilter, the keys it takes and its signing time."""
 
@@ -87,11 +88,13 @@ class _SealProducer:
         self._timestamper = timestamper
         self.reserved_size = estimate_reserved_size(signer, self._chain, timestamp_room if timestamper else 0)
 
+    @abstractmethod
     def _check_key(self, signer: Signer) -> None:
-        raise NotImplementedError
+        """Raise CryptoError for a key this producer does not sign with."""
 
+    @abstractmethod
     def _signing_time(self) -> datetime | None:
-        raise NotImplementedError
+        """The signing-time attribute's value, or None for none (PAdES forbids it)."""
 
     def __call__(self, digest: bytes) -> bytes:
         return cms.sign_digest(
