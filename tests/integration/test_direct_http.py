@@ -5,14 +5,16 @@ unknown CAs, wrong methods and media types, the access log — and every answer 
 
 from __future__ import annotations
 
+import base64
 import socket
 import sqlite3
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import uvicorn
@@ -25,7 +27,7 @@ from certseal.services.ca import CaService
 from certseal.services.platform import Platform
 from certseal.services.tsa import TsaService
 from certseal.web.app import create_app
-from certseal.web.server import direct_routes, listening_socket, protocol_class
+from certseal.web.server import DirectHttpProtocol, direct_routes, listening_socket, protocol_class
 from tests.conftest import ACTOR
 from tests.fixtures.server import LiveDeployment, free_port
 
@@ -313,23 +315,25 @@ class CountingRoute:
         return counted
 
 
+class InProcess(NamedTuple):
+    port: int
+    routes: list[CountingRoute]
+    protocol: type[DirectHttpProtocol]
+
+
 @pytest.fixture
-def in_process(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[int, list[CountingRoute]]]:
+def in_process(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[InProcess]:
     """uvicorn with DirectHttpProtocol in a thread of this process, over a P-256 CA and TSA."""
     yield from _serve_in_process(make_settings, tmp_path)
 
 
 @pytest.fixture
-def in_process_short_keep_alive(
-    make_settings: Callable[..., Settings], tmp_path: Path
-) -> Iterator[tuple[int, list[CountingRoute]]]:
+def in_process_short_keep_alive(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[InProcess]:
     """As `in_process`, idle keep-alive connections closed after 1 s (uvicorn's default: 5 s)."""
     yield from _serve_in_process(make_settings, tmp_path, timeout_keep_alive=1)
 
 
-def _serve_in_process(
-    make_settings: Callable[..., Settings], tmp_path: Path, **config: Any
-) -> Iterator[tuple[int, list[CountingRoute]]]:
+def _serve_in_process(make_settings: Callable[..., Settings], tmp_path: Path, **options: Any) -> Iterator[InProcess]:
     platform = Platform(make_settings(f"sqlite:///{tmp_path / 'var' / 'direct.db'}"))
     platform.db.migrate()
     ca = CaService(platform).create_ca("p256-ca", KeyAlgorithm.P256, ACTOR)
@@ -339,7 +343,8 @@ def _serve_in_process(
     TsaService(platform).setup("p256-ca", KeyAlgorithm.P256, ACTOR)
     app = create_app(platform)
     routes = [CountingRoute(route) for route in direct_routes(app)]
-    config = uvicorn.Config(app, http=protocol_class(routes), log_level="warning", access_log=False, **config)
+    protocol = protocol_class(routes)
+    config = uvicorn.Config(app, http=protocol, log_level="warning", access_log=False, **options)
     server = uvicorn.Server(config)
     port = free_port()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening_socket("127.0.0.1", port, False)]})
@@ -347,16 +352,14 @@ def _serve_in_process(
     deadline = time.monotonic() + 30
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield port, routes
+    yield InProcess(port, routes, protocol)
     server.should_exit = True
     thread.join(timeout=30)
     platform.close()
 
 
-def test_the_protocol_answers_claimed_requests_and_leaves_the_rest(
-    in_process: tuple[int, list[CountingRoute]], tmp_path: Path
-) -> None:
-    port, (ocsp_route, tsa_route) = in_process
+def test_the_protocol_answers_claimed_requests_and_leaves_the_rest(in_process: InProcess, tmp_path: Path) -> None:
+    port, (ocsp_route, tsa_route), _ = in_process
     live = LiveDeployment(tmp_path, port)
     nonced = _ocsp_request(live, "nonce.req")
     connection = Connection(live)
@@ -393,12 +396,12 @@ def test_the_protocol_answers_claimed_requests_and_leaves_the_rest(
 
 
 def test_keep_alive_closes_idle_connections_and_only_those(
-    in_process_short_keep_alive: tuple[int, list[CountingRoute]], tmp_path: Path
+    in_process_short_keep_alive: InProcess, tmp_path: Path
 ) -> None:
     """The keep-alive timer is armed once per idle period and, when it fires, waits on if there was activity since:
     a busy connection stays open however long it lives; one idle for the timeout (1 s here) is closed, after a
     direct answer, after an answer of the ASGI app, and with half a request sent (uvicorn would keep that one)."""
-    port, (ocsp_route, _) = in_process_short_keep_alive
+    port, (ocsp_route, _), _ = in_process_short_keep_alive
     live = LiveDeployment(tmp_path, port)
     nonced = _ocsp_request(live, "nonce.req")
 
@@ -436,3 +439,84 @@ def test_keep_alive_closes_idle_connections_and_only_those(
     half.send(post("/ocsp/p256-ca", nonced)[:40])  # then nothing more
     assert closes_after_idle(half) >= 0.5
     assert len(ocsp_route.answered) == 10
+
+
+def test_heads_seen_before_are_answered_as_the_parser_would(
+    in_process: InProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head claimed once is remembered byte for byte, and a chunk holding it and exactly its body is answered
+    without the parser.  Anything else (a split or pipelined request, blank lines before one, a chunked or an
+    over-long head) is parsed; every answer is the parser's (openssl checks the OCSP ones)."""
+    port, (ocsp_route, tsa_route), protocol = in_process
+    parsed: list[bool] = []
+    begin = protocol.on_message_begin
+
+    def counted_begin(self: DirectHttpProtocol) -> None:
+        parsed.append(True)
+        begin(self)
+
+    monkeypatch.setattr(protocol, "on_message_begin", counted_begin)
+    live = LiveDeployment(tmp_path, port)
+    nonced = _ocsp_request(live, "nonce.req")
+    request = post("/ocsp/p256-ca", nonced)
+    raw_head = request[: request.index(b"\r\n\r\n") + 4]
+    connection = Connection(live)
+
+    def answered(times: int = 1) -> None:
+        for _ in range(times):
+            status, headers, body = connection.response()
+            _assert_ocsp_answer(status, headers, body)
+            assert "Response verify OK" in _openssl_checks_ocsp(live, "nonce.req", body)
+
+    connection.send(request)
+    answered()
+    assert len(parsed) == 1 and protocol.heads[raw_head].body_length == len(nonced)
+    connection.send(request)
+    answered()
+    assert len(parsed) == 1 and len(ocsp_route.answered) == 2  # the route answered, the parser was not used
+
+    connection.send(raw_head)  # the body in a later chunk
+    time.sleep(0.05)
+    connection.send(nonced)
+    answered()
+    connection.send(request * 2)  # pipelined
+    answered(2)
+    connection.send(b"\r\n\r\n" + request)  # blank lines first: what the parser skips is no head
+    answered()
+    assert len(parsed) == 5 and not any(head.startswith(b"\r") for head in protocol.heads)
+    connection.send(b"\r\n\r\n" + nonced)  # a chunk that is no request at all
+    assert connection.response()[0].startswith(b"HTTP/1.1 400")
+
+    for variant in (request.replace(b"Host: test\r\n", b"Host: test\r\nConnection: close\r\n"),
+                    request.replace(b"HTTP/1.1", b"HTTP/1.0", 1)):  # fmt: skip
+        for _ in range(2):  # the second from memory: the connection is closed all the same
+            connection = Connection(live)
+            connection.send(variant)
+            status, headers, _body = connection.response()
+            assert status.startswith(b"HTTP/1.1 200") and headers["connection"] == "close"
+            assert connection.closed_by_server()
+    assert len(parsed) == 8
+
+    connection = Connection(live)
+    chunked = b"POST /ocsp/p256-ca HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+    long_head = raw_head.replace(b"Host: test\r\n", b"Host: test\r\nX-Padding: " + b"p" * 1024 + b"\r\n")
+    for _ in range(2):
+        connection.send(chunked + b"%x\r\n%s\r\n0\r\n\r\n" % (len(nonced), nonced))
+        answered()
+        connection.send(long_head + nonced)
+        answered()
+    assert chunked not in protocol.heads and long_head not in protocol.heads and len(parsed) == 12
+
+    stamp = post("/tsa", build_request(b"x"), "application/ocsp-request")  # the wrong media type, from memory too
+    for _ in range(2):
+        connection.send(stamp)
+        assert connection.response()[0].startswith(b"HTTP/1.1 415")
+    assert len(parsed) == 13 and len(tsa_route.answered) == 2
+
+    encoded = base64.b64encode(nonced).decode()
+    get = f"GET /ocsp/p256-ca/{urllib.parse.quote(encoded, safe='')} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+    for _ in range(2):  # no Content-Length: no body
+        connection.send(get)
+        answered()
+    assert len(parsed) == 14
+    connection.close()

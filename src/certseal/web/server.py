@@ -28,7 +28,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -46,6 +46,7 @@ DirectHandler = Callable[[str, bytes | None, Done], None]
 """Answers one claimed request: (media type of the request, its body or None when longer than the route's limit,
 `done`), calling `done` with the reply exactly once, now or later on the event loop."""
 Claims = dict[tuple[bytes, bytes], tuple[DirectHandler | None, str]]
+Heads = dict[bytes, "KnownHead"]
 
 
 class DirectRoute(Protocol):
@@ -106,7 +107,9 @@ def run_worker(host: str, port: int, access_log: bool, reuse_port: bool) -> None
 def protocol_class(routes: Sequence[DirectRoute]) -> type[DirectHttpProtocol]:
     """uvicorn's httptools protocol answering `routes` itself."""
     claims: Claims = {}
-    return type("DirectHttpProtocol", (DirectHttpProtocol,), {"routes": tuple(routes), "claims": claims})
+    heads: Heads = {}
+    attributes = {"routes": tuple(routes), "claims": claims, "heads": heads}
+    return type("DirectHttpProtocol", (DirectHttpProtocol,), attributes)
 
 
 class _NoWaiter:
@@ -162,6 +165,14 @@ class DirectExchange:
         self._chunks: list[bytes] = []
         self._size = 0
 
+    @classmethod
+    def known(cls, head: KnownHead, body: bytes) -> DirectExchange:
+        """The exchange for a request whose head was seen before and whose whole body came with it."""
+        exchange = cls(*head[:7])
+        exchange._chunks = [body]
+        exchange._size = len(body)
+        return exchange
+
     def add(self, chunk: bytes) -> None:
         self._size += len(chunk)
         if self._size <= self.limit:
@@ -173,6 +184,19 @@ class DirectExchange:
         if self._size > self.limit:
             return None
         return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+
+class KnownHead(NamedTuple):
+    """What a claimed request's head (request line and headers, byte for byte) says: the same every time."""
+
+    handler: DirectHandler
+    limit: int
+    media_type: str
+    method: str
+    target: str
+    http_version: str
+    keep_alive: bool
+    body_length: int
 
 
 def head(reply: Reply, default_headers: Sequence[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
@@ -239,7 +263,9 @@ def _claimed(route: DirectRoute, raw_method: bytes, url: bytes) -> tuple[DirectH
     return route.claim(method, path), method
 
 
-_CLAIMS_KEPT = 1024  # request lines (and Content-Type values) remembered per process; all forgotten when full
+_CLAIMS_KEPT = 1024  # request lines, heads, Content-Type values remembered per process; all forgotten when full
+_HEAD_KEPT = 1024  # bytes of the longest head remembered
+_CR_LF = b"\r\n"
 _MEDIA_TYPES: dict[bytes, str] = {}
 
 
@@ -249,14 +275,41 @@ class DirectHttpProtocol(HttpToolsProtocol):
     Two of uvicorn's per-request costs are paid only when needed (together ≈ 45 % of the protocol's CPU for a
     direct request): the ASGI scope is built once the request is known to go to the app, and the keep-alive timer is
     armed once per idle period rather than cancelled and armed again around every request — when it fires it looks
-    at the time of the connection's last activity and waits longer if there was some since."""
+    at the time of the connection's last activity and waits longer if there was some since.
+
+    A relying party sends the same head (request line and headers) again and again, with only the body changing:
+    a head once claimed is remembered byte for byte with what it said, and a chunk that is such a head followed by
+    exactly its body is answered without the parser (4.7 → 2.5 µs of this protocol's CPU an answer).  Only a head
+    that came whole at the start of a chunk, between two messages, is remembered, so the bytes remembered are the
+    whole head the parser read and nothing else."""
 
     routes: tuple[DirectRoute, ...] = ()
     claims: Claims  # (method, URL) → what the routes say of it: per class, as the routes are
+    heads: Heads  # raw head of a claimed request → what it says: per class, as the routes are
     _held_for_writing = False
     _active_at = 0.0
+    _between_messages = True  # the parser has nothing of a message yet
+    _raw_head = b""  # the head of the message being parsed, when it came whole at the start of a chunk
+
+    def data_received(self, data: bytes) -> None:
+        """A chunk holding exactly one request, whose head is byte for byte one claimed before, is answered without
+        the parser (it would say the same again); anything else is parsed."""
+        if self._between_messages:
+            end = data.find(b"\r\n\r\n") + 4
+            if 3 < end <= _HEAD_KEPT and data[0] not in _CR_LF:  # the parser skips blank lines before a request
+                raw_head = data[:end]
+                known = self.heads.get(raw_head)
+                if known is not None and len(data) - end == known.body_length:
+                    cycle: Any = self.cycle
+                    if cycle is None or cycle.response_complete:
+                        self._active_at = self.loop.time()
+                        self._answer(DirectExchange.known(known, data[end:]))
+                        return
+                self._raw_head = raw_head
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
+        self._between_messages = False
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
@@ -343,7 +396,7 @@ class DirectHttpProtocol(HttpToolsProtocol):
         if declared is not None and (not declared.isdigit() or int(declared) > route.body_limit):
             return None  # the ASGI route answers (and does not read a body it will not use)
         http_version = self.parser.get_http_version()
-        return DirectExchange(
+        known = KnownHead(
             handler,
             route.body_limit,
             _media_type(content_type),
@@ -351,7 +404,17 @@ class DirectHttpProtocol(HttpToolsProtocol):
             url.decode("latin-1"),  # ASCII: _claimed claims nothing else
             http_version,
             http_version != "1.0" and self.parser.should_keep_alive(),
+            0 if declared is None else int(declared),
         )
+        if self._raw_head and not any(name == b"transfer-encoding" for name, _ in self.headers):
+            self._remember(self._raw_head, known)  # no Content-Length nor Transfer-Encoding: no body (RFC 9112 6.3)
+        return DirectExchange(*known[:7])
+
+    def _remember(self, raw_head: bytes, known: KnownHead) -> None:
+        heads = self.heads
+        if len(heads) >= _CLAIMS_KEPT:
+            heads.clear()
+        heads[raw_head] = known
 
     def on_body(self, body: bytes) -> None:
         exchange: Any = self.cycle
@@ -361,11 +424,15 @@ class DirectHttpProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._between_messages = True
+        self._raw_head = b""
         exchange: Any = self.cycle
         if type(exchange) is not DirectExchange:
             super().on_message_complete()
             return
+        self._answer(exchange)
 
+    def _answer(self, exchange: DirectExchange) -> None:
         def done(reply: Reply) -> None:
             self._reply(exchange, reply)
 
