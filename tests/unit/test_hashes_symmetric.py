@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from gmalg import SM3 as GmalgSM3
 from gmalg import SM4 as GmalgSM4
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from certseal.crypto.hashes import digest, sm3
+from certseal.crypto import hashes
+from certseal.crypto.hashes import digest, prefixed, pyca_digest, sm3
 from certseal.crypto.symmetric import (
     GCM_NONCE_BYTES,
     GCM_TAG_BYTES,
@@ -35,6 +39,42 @@ def test_digest_by_name_matches_sm3_and_sha256() -> None:
     assert digest("sm3", b"abc") == sm3(b"abc")
     # FIPS 180-2 "abc"
     assert digest("sha256", b"abc").hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _gmalg_sm3(data: bytes) -> bytes:
+    h = GmalgSM3()
+    h.update(data)
+    return bytes(h.value())
+
+
+def test_sm3_and_sha2_come_from_hashlib_here() -> None:
+    """The OpenSSL 3 Python links against has SM3: the fast path is the one measured and tested below."""
+    assert {"sm3", "sha256", "sha384", "sha512"} <= hashes._HASHLIB
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_digests_agree_with_pyca_and_gmalg(prefix: bytes, data: bytes) -> None:
+    """hashlib (the system OpenSSL) against pyca/cryptography (its own OpenSSL) and gmalg (pure Python SM3)."""
+    for name in ("sm3", "sha256", "sha384", "sha512"):
+        assert digest(name, prefix + data) == pyca_digest(name, prefix + data)
+        assert prefixed(name, prefix)(data) == pyca_digest(name, prefix + data)
+    assert sm3(prefix + data) == _gmalg_sm3(prefix + data)
+
+
+def test_without_hashlib_the_same_digests(monkeypatch: pytest.MonkeyPatch) -> None:
+    hasher = prefixed("sm3", b"Z" * 32)
+    monkeypatch.setattr(hashes, "_HASHLIB", frozenset())
+    assert sm3(b"abc").hex() == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    assert prefixed("sm3", b"Z" * 32)(b"abc") == hasher(b"abc") == _gmalg_sm3(b"Z" * 32 + b"abc")
+    assert prefixed("sm3", b"Z" * 32)(b"abd") != hasher(b"abc")
+
+
+def test_a_prefixed_hasher_is_not_changed_by_use() -> None:
+    hasher = prefixed("sm3", b"prefix")
+    first = hasher(b"one")
+    hasher(b"two" * 100)
+    assert hasher(b"one") == first == _gmalg_sm3(b"prefixone")
 
 
 # --- SM4 block cipher (GB/T 32907, appendix A) ----------------------------------------------------

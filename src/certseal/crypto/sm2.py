@@ -9,6 +9,7 @@ private-key operations go through libcrypto only.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import ClassVar
 
@@ -17,7 +18,7 @@ from asn1crypto import core
 from certseal.crypto import _libcrypto
 from certseal.crypto._libcrypto import DigestParams, EvpKey
 from certseal.crypto.algorithms import SM2_DEFAULT_ID
-from certseal.crypto.hashes import sm3
+from certseal.crypto.hashes import prefixed, sm3
 from certseal.errors import CryptoError, DecryptionFailed, InvalidSignature, UnsupportedAlgorithm, ValidationError
 
 # Curve parameters of sm2p256v1 (GB/T 32918.5), needed to compute Z.
@@ -64,6 +65,7 @@ class SM2PublicKey:
     def __init__(self, key: EvpKey) -> None:
         self._key = _sm2_key(key)
         self._z: dict[bytes, bytes] = {}
+        self._hashers: dict[bytes, Callable[[bytes], bytes]] = {}  # SM3 seeded with Z, per distinguishing ID
         self._z_lock = threading.Lock()
 
     @classmethod
@@ -93,7 +95,13 @@ class SM2PublicKey:
         return z
 
     def message_digest(self, data: bytes, distid: bytes = SM2_DEFAULT_ID) -> bytes:
-        return sm3(self.z_digest(distid) + bytes(data))
+        hasher = self._hashers.get(distid)
+        if hasher is None:
+            hasher = prefixed("sm3", self.z_digest(distid))
+            with self._z_lock:
+                if len(self._hashers) < 16:
+                    self._hashers[distid] = hasher
+        return hasher(bytes(data))
 
     def verify(self, signature: bytes, data: bytes, distid: bytes = SM2_DEFAULT_ID) -> None:
         """Raise InvalidSignature unless `signature` (DER r,s) is valid over SM3(Z || data)."""
