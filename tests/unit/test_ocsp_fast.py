@@ -466,3 +466,14 @@ def test_openssl_rejects_tampered_responses(pki: Pki, tmp_path: Path) -> None:
     wrong = ocsp.Responder(SoftwareSigner("x", stranger, SignatureScheme.ECDSA_SHA256))
     text = _openssl_ocsp(tmp_path, pki.ca_der, request, _answer(pki, wrong, request, ocsp.GOOD))
     assert "Response Verify Failure" in text and "Response verify OK" not in text, text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.datetimes(min_value=datetime(1950, 1, 1), timezones=st.just(UTC)), min_size=1, max_size=6))
+def test_generalized_time_from_memory_is_asn1cryptos(moments: list[datetime]) -> None:
+    """The last two datetime objects are remembered by identity (a batch of OCSP answers shares two): asked again,
+    in any order and among others, each still gets its own GeneralizedTime."""
+    for moment in moments + moments[::-1] + moments:
+        expected = core.GeneralizedTime(moment.replace(microsecond=0)).dump()
+        assert generalized_time(moment) == expected
+        assert generalized_time(moment) == expected

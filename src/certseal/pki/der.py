@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 _SHORT = [bytes((n,)) for n in range(0x80)]
 _TIMES: dict[int, bytes] = {}  # GeneralizedTime by whole second: a hot path encodes the same second many times
+_EPOCH = (datetime(1970, 1, 1, tzinfo=UTC), b"\x18\x0f19700101000000Z")
+_LAST_TIMES: tuple[tuple[datetime, bytes], tuple[datetime, bytes]] = (_EPOCH, _EPOCH)  # the last two, by identity
 
 
 def length(n: int) -> bytes:
@@ -42,10 +44,15 @@ def positive_integer(value: int) -> bytes:
 
 def generalized_time(moment: datetime) -> bytes:
     """GeneralizedTime in whole seconds, UTC (RFC 5280 4.1.2.5.2)."""
+    global _LAST_TIMES
+    for known, der in _LAST_TIMES:  # a batch of OCSP answers shares two datetime objects
+        if moment is known:
+            return der
     second = math.floor(moment.timestamp())
-    der = _TIMES.get(second)
-    if der is None:
+    found = _TIMES.get(second)
+    if found is None:
         if len(_TIMES) >= 256:
             _TIMES.clear()
-        der = _TIMES[second] = b"\x18\x0f" + moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode()
-    return der
+        found = _TIMES[second] = b"\x18\x0f" + moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ").encode()
+    _LAST_TIMES = ((moment, found), _LAST_TIMES[0])
+    return found

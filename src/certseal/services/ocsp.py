@@ -72,9 +72,8 @@ _STORED = select(OcspResponse.response_der).where(
 )
 
 
-@dataclass(frozen=True)
-class OcspAnswer:
-    """An OCSPResponse and what HTTP needs to know about it."""
+class OcspAnswer(NamedTuple):
+    """An OCSPResponse and what HTTP needs to know about it (a NamedTuple: one is made for every request)."""
 
     der: bytes
     status: ocsp.ResponseStatus
@@ -110,6 +109,14 @@ class _CaResponder:
     responder: ocsp.Responder
     info: ResponderInfo
     loaded_at: float
+
+
+class _Clock(NamedTuple):
+    """The time of a batch of answers: producedAt and thisUpdate, and nextUpdate (shared objects, so their DER is
+    found by identity, see pki.der.generalized_time)."""
+
+    now: datetime
+    next_update: datetime
 
 
 class _ToSign(NamedTuple):
@@ -259,7 +266,7 @@ class OcspService:
 
     def answer(self, ca_name: str, request_der: bytes) -> OcspAnswer:
         """The OCSPResponse for a DER OCSPRequest sent to `ca_name`'s responder (NotFound: no such CA)."""
-        return self._finish(self._read(ca_name, request_der, self._state.statuses.current()))
+        return self._finish(self._read(ca_name, request_der, self._state.statuses.current(), self._clock()))
 
     def answer_many(self, requests: Sequence[tuple[str, bytes]]) -> list[OcspAnswer | None]:
         """`answer` for each (CA name, DER OCSPRequest); None where no CA has the name.
@@ -270,10 +277,11 @@ class OcspService:
         after every request in it had arrived (on SQLite the read costs ≈ 15 µs, as much as the rest of the lookup).
         """
         version = self._state.statuses.current()
+        clock = self._clock()
         read: list[OcspAnswer | _ToSign | None] = []
         for ca_name, request_der in requests:
             try:
-                read.append(self._read(ca_name, request_der, version))
+                read.append(self._read(ca_name, request_der, version, clock))
             except NotFound:
                 read.append(None)
         to_sign = [(index, item) for index, item in enumerate(read) if isinstance(item, _ToSign)]
@@ -284,7 +292,11 @@ class OcspService:
             answers[index] = self._signed(item, data, signature)
         return answers
 
-    def _read(self, ca_name: str, request_der: bytes, version: int | None) -> OcspAnswer | _ToSign:
+    def _clock(self) -> _Clock:
+        now = utcnow()
+        return _Clock(now, now + self._validity)
+
+    def _read(self, ca_name: str, request_der: bytes, version: int | None, clock: _Clock) -> OcspAnswer | _ToSign:
         """Everything but the signature: the answer itself if it needs none, else what to sign; statuses as of the
         database `version` (`_StatusCache.current`, read before any query)."""
         try:
@@ -303,7 +315,7 @@ class OcspService:
             log.info("OCSP %s: malformed request: %s", ca_name, exc.message)
             return _error(ocsp.ResponseStatus.MALFORMED_REQUEST)
         try:
-            return self._look_up(ca, request, version)
+            return self._look_up(ca, request, version, clock)
         except OperationalError:
             log.warning("OCSP %s: database unavailable, answering tryLater", ca_name, exc_info=True)
             return _error(ocsp.ResponseStatus.TRY_LATER)
@@ -339,14 +351,15 @@ class OcspService:
             der, ocsp.ResponseStatus.SUCCESSFUL, item.produced_at, next_update, item.nonce_extension is None
         )
 
-    def _look_up(self, ca: _CaResponder, request: ocsp.OcspRequest, version: int | None) -> OcspAnswer | _ToSign:
+    def _look_up(
+        self, ca: _CaResponder, request: ocsp.OcspRequest, version: int | None, clock: _Clock
+    ) -> OcspAnswer | _ToSign:
         if len(request.certs) == 1:
-            return self._look_up_one(ca, request.certs[0], request.nonce_extension, version)
+            return self._look_up_one(ca, request.certs[0], request.nonce_extension, version, clock)
         if not all(ca.hashes.matches(c) for c in request.certs):
             return _error(ocsp.ResponseStatus.UNAUTHORIZED)
         statuses = self._statuses(ca, [_serial_key(c.serial) for c in request.certs], version)
-        now = utcnow()
-        next_update = now + self._validity
+        now, next_update = clock
         answers = tuple(
             ocsp.SingleAnswer(
                 c.der, statuses.get(_serial_key(c.serial)) or self._other_status(ca, c.serial), now, next_update
@@ -356,13 +369,18 @@ class OcspService:
         return _ToSign(ca, answers, now, request.nonce_extension)
 
     def _look_up_one(
-        self, ca: _CaResponder, cert: ocsp.CertRequest, nonce_extension: bytes | None, version: int | None
+        self,
+        ca: _CaResponder,
+        cert: ocsp.CertRequest,
+        nonce_extension: bytes | None,
+        version: int | None,
+        clock: _Clock,
     ) -> OcspAnswer | _ToSign:
         """The common request, one certificate: the pre-produced response, or what to sign now (nonce)."""
         if not ca.hashes.matches(cert):
             return _error(ocsp.ResponseStatus.UNAUTHORIZED)
         status = self._status(ca, _serial_key(cert.serial), version)
-        now = utcnow()
+        now = clock.now
         if status is None:
             status = self._other_status(ca, cert.serial)
         elif nonce_extension is None:
@@ -370,7 +388,7 @@ class OcspService:
             return OcspAnswer(
                 produced.der, ocsp.ResponseStatus.SUCCESSFUL, produced.produced_at, produced.next_update, True
             )
-        return _ToSign(ca, (ocsp.SingleAnswer(cert.der, status, now, now + self._validity),), now, nonce_extension)
+        return _ToSign(ca, (ocsp.SingleAnswer(cert.der, status, now, clock.next_update),), now, nonce_extension)
 
     def _status(self, ca: _CaResponder, serial: str, version: int | None) -> ocsp.CertStatus | None:
         """What the certificates table says about one of the CA's serials (None: not there), as of `version`."""

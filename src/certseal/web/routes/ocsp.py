@@ -17,12 +17,12 @@ import asyncio
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
 from functools import partial
-from typing import Generic, TypeVar
+from types import MappingProxyType
+from typing import Generic, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request, Response
@@ -47,14 +47,16 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What goes back over HTTP, whichever layer sends it."""
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+class Reply(NamedTuple):
+    """What goes back over HTTP, whichever layer sends it (a NamedTuple: one is made for every request)."""
 
     status: int
     body: bytes
     media_type: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = _NO_HEADERS
 
 
 T = TypeVar("T")
