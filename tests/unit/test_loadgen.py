@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from bench.loadgen import Load, _requests, free_port, load
+from bench.pki_ocsp import LiveRound, median_round
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cc") is None and shutil.which("gcc") is None,
@@ -195,3 +196,17 @@ def test_no_server_counts_connection_failures() -> None:
 def test_a_client_name_outside_the_choices_is_refused() -> None:
     with pytest.raises(ValueError, match="client must be one of auto, c, python"):
         load(free_port(), "/", SECONDS, 1, [], client="rust")
+
+
+def test_live_rounds_compare_each_with_the_speeds_around_it_and_the_median_is_shown() -> None:
+    speeds = [{"rsa2048": 1000.0, "sm2": 2000.0}, {"rsa2048": 1200.0}, {"rsa2048": 800.0, "sm2": 1000.0}]
+    rounds = [
+        LiveRound({"rsa2048": Load(990, 0), "sm2": Load(1800, 0)}, speeds[0], speeds[1]),  # 990/1100, 1800/2000
+        LiveRound({"rsa2048": Load(900, 0), "sm2": Load(950, 0)}, speeds[1], speeds[2]),  # 900/1000, 950/1000
+        LiveRound({"rsa2048": Load(700, 0), "sm2": Load(0, 0)}, speeds[2], {}),  # 700/800, no reference after
+    ]
+    assert [round(r.ratio("rsa2048"), 3) for r in rounds] == [0.9, 0.9, 0.875]
+    assert [r.reference("sm2") for r in rounds] == [2000.0, 1000.0, 1000.0]
+    assert median_round(rounds, "rsa2048") is rounds[0]  # ranked 0.875, 0.9, 0.9: the middle one is the first 0.9
+    assert median_round(rounds, "sm2") is rounds[0]  # 0.0, 0.9, 0.95
+    assert LiveRound({"sm2": Load(5, 0)}, {}, {}).ratio("sm2") == 0.0  # no reference: no ratio, not a crash
