@@ -40,12 +40,11 @@ class Signer(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class CertifiedSigner:
-    """A Signer with a certificate attached; delegates the signing to the inner signer."""
+class ForwardingSigner:
+    """Forwards a Signer's key, scheme and signing to `inner`; wrappers add the certificate (a property or a
+    field) and override what they change."""
 
     inner: Signer
-    certificate: bytes
 
     @property
     def key_label(self) -> str:
@@ -68,3 +67,11 @@ class CertifiedSigner:
 
     def sign_digest(self, digest: bytes) -> bytes:
         return self.inner.sign_digest(digest)
+
+
+@dataclass(frozen=True)
+class CertifiedSigner(ForwardingSigner):
+    """A Signer with a certificate attached; delegates the signing to the inner signer."""
+
+    inner: Signer
+    certificate: bytes
