@@ -1,6 +1,6 @@
 """OCSP responder throughput: certseal (uvicorn workers) next to `openssl speed` and `openssl ocsp -port`.
 
-    python bench/pki_ocsp.py [--certs 1000] [--seconds 5] [--workers 2] [--connections 32] [--rounds 3]
+    python bench/pki_ocsp.py [--certs 1000] [--seconds 5] [--workers 2] [--connections 32] [--rounds 5]
 
 Sets up a deployment in a temporary directory (an RSA-2048 CA and an SM2 CA, --certs certificates between them,
 responses pre-produced with `certseal ocsp refresh`), starts --workers uvicorn processes serving
@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import median
+from statistics import mean, median
 from typing import NamedTuple
 
 if not __package__:  # run as `python bench/pki_ocsp.py`: make the `bench` package importable
@@ -143,7 +143,8 @@ def report_rounds(rounds: list[LiveRound]) -> None:
         ratios = [r.ratio(algorithm) for r in rounds]
         shown = "  ".join(f"{r.loads[algorithm].rate:.0f}/{r.reference(algorithm) or 0:.0f}={x:.2f}" for r, x in
                           zip(rounds, ratios, strict=True))  # fmt: skip
-        print(f"  {label:9} {shown}   median {median(ratios):.2f}, lowest {min(ratios):.2f}")
+        print(f"  {label:9} {shown}")
+        print(f"  {'':9} median {median(ratios):.3f}, mean {mean(ratios):.3f}, lowest {min(ratios):.2f}")
 
 
 def report(
@@ -181,7 +182,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="live-signed rounds alternating with openssl speed")
+    parser.add_argument("--rounds", type=int, default=5, help="live-signed rounds alternating with openssl speed")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="certseal-bench-ocsp-"))
