@@ -12,7 +12,8 @@ POSTing OCSP requests for random certificates, bounded by --seconds.  Prints
 - live-signed (nonce) responses/s for RSA-2048 and SM2 next to `openssl speed -multi W rsa2048 sm2` sign/s on the
   same cores — target >= 0.9x.  On a shared machine both move by several per cent from one run to the next, so
   --rounds alternates them (speed, ours, speed, ours, …, speed): each round is compared with the mean of the speeds
-  just before and just after it, every round's ratio is printed, and the table shows the median round;
+  just before and just after it, every round's ratio is printed with their median and mean, and the table shows
+  the median round;
 - OpenSSL's own responder (`openssl ocsp -index … -port …`, RSA CA, same certificates) as a peer: one process,
   as its `-multi` parent exits at once when started from Python here; it signs every response, nonce or not.
 
