@@ -5,8 +5,9 @@
 Sets up a deployment in a temporary directory (an RSA-2048 CA and an SM2 CA, --certs certificates between them,
 responses pre-produced with `certseal ocsp refresh`), starts --workers uvicorn processes serving
 certseal.web.app:create_app on one SO_REUSEPORT port (see certseal.web.server for why not
-`uvicorn --workers`), and drives it from a second process over loopback: a small asyncio HTTP/1.1 keep-alive client
-POSTing OCSP requests for random certificates, bounded by --seconds.  Prints
+`uvicorn --workers`), and drives it from a second process over loopback: bench/loadgen.py's HTTP/1.1 keep-alive
+client (bench/loadgen.c when a C compiler can build it, else the asyncio one) POSTing OCSP requests for random
+certificates, bounded by --seconds.  Prints
 
 - pre-produced (no nonce) responses/s — target >= 10,000/s;
 - live-signed (nonce) responses/s for RSA-2048 and SM2 next to `openssl speed -multi W rsa2048 sm2` sign/s on the
