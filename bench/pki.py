@@ -11,10 +11,12 @@ the ratio:
   just after each load.  (b) is the figure the load generator's share of the cores cannot skew.
 
     python -m bench.pki [--quick]
-    python -m bench.pki --per-core-only [--workers W] [--pin] [--seconds S] [--connections C]
+    python -m bench.pki --per-core-only [--workers W] [--pin] [--seconds S] [--connections C] [--rounds N]
 
 --pin runs one worker on core 0 and the load generator on core 1 (the cleanest per-core figure).  On a shared machine
-the references move by several per cent from one second to the next: both are printed.
+the references move by several per cent from one second to the next, and so do single loads: --rounds N (default 3)
+runs each load N times, alternating with `openssl speed` (speed, OCSP, speed, TSA, speed, OCSP, …), compares each
+load with the speeds just before and after it, prints every round's ratios and shows the median round in the tables.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import mean, median
 
 from bench.loadgen import Load, free_port, load, start_servers, stop, wait_http
 
@@ -87,7 +91,8 @@ def _tsa_bodies(hash_name: str, count: int) -> list[bytes]:
 
 @dataclass(frozen=True)
 class Result:
-    """One load and its references: `openssl speed` on one core just before and just after it, and on all cores."""
+    """One load and its references: `openssl speed` in one process just before and just after it, and the speed
+    of the cores the workers run on (with --pin: the mean of before and after; else `-multi W`, once per algorithm)."""
 
     kind: str
     label: str
@@ -95,6 +100,26 @@ class Result:
     before: float
     after: float
     all_cores: float
+
+    @property
+    def one_process(self) -> float:
+        return (self.before + self.after) / 2
+
+    @property
+    def wall_clock_ratio(self) -> float:
+        """(a): answers per wall-clock second against the cores' signing rate."""
+        return self.run.rate / self.all_cores if self.all_cores else 0.0
+
+    @property
+    def cpu_ratio(self) -> float:
+        """(b): answers per server CPU-second against signs per CPU-second of one process."""
+        return self.run.server_bound(1) / self.one_process if self.one_process else 0.0
+
+
+def median_result(results: list[Result], ratio: Callable[[Result], float]) -> Result:
+    """The result whose `ratio` is the median (the lower one of the middle two for an even count)."""
+    ranked = sorted(results, key=ratio)
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def per_core(args: argparse.Namespace) -> None:
@@ -116,12 +141,14 @@ def per_core(args: argparse.Namespace) -> None:
                 pids = [w.pid for w in workers]
                 for kind, (path, bodies) in loads.items():  # warm keys, caches, statements
                     _load(kind, port, path, bodies, args, pids, seconds=1.0)
-                all_cores = openssl_speed(alg, speed, None if args.pin else args.workers, args.pin)
-                for kind, (path, bodies) in loads.items():
-                    before = openssl_speed(alg, speed, None, args.pin)
-                    run = _load(kind, port, path, bodies, args, pids)
-                    after = openssl_speed(alg, speed, None, args.pin)
-                    results.append(Result(kind, label, run, before, after, all_cores))
+                all_cores = 0.0 if args.pin else openssl_speed(alg, speed, args.workers, False)
+                before = openssl_speed(alg, speed, None, args.pin)
+                for _ in range(args.rounds):
+                    for kind, (path, bodies) in loads.items():
+                        run = _load(kind, port, path, bodies, args, pids)
+                        after = openssl_speed(alg, speed, None, args.pin)
+                        results.append(Result(kind, label, run, before, after, all_cores or (before + after) / 2))
+                        before = after
             finally:
                 stop(workers)
             port = free_port()
@@ -135,25 +162,35 @@ def _report(args: argparse.Namespace, results: list[Result]) -> None:
     layout = "1 worker on core 0, load generator on core 1" if args.pin else f"{args.workers} worker(s) unpinned"
     print(f"\nLive-signed OCSP (nonce) and RFC 3161 timestamps over HTTP: {layout}, {cores} cores (shared machine),")
     clients = "/".join(sorted({r.run.client for r in results}))  # "c": bench/loadgen.c, "python": its asyncio client
-    print(f"{args.connections} keep-alive connections, {args.seconds:g} s per run, load generator: {clients} client")
-    reference = "openssl speed" + ("" if args.pin else f" -multi {args.workers}")
-    print(f"\n(a) wall clock, load generator on the same machine; reference: {reference} sign/s")
-    print(f"{'':16} {'answers/s':>10} {'reference':>10} {'ratio':>6} {'target':>7} {'errors':>7}")
+    print(f"{args.connections} keep-alive connections, {args.seconds:g} s per run, load generator: {clients} client,")
+    print(f"{args.rounds} round(s) alternating with `openssl speed`: the tables show the median round")
+    groups: dict[tuple[str, str], list[Result]] = {}
     for r in results:
-        ratio = r.run.rate / r.all_cores if r.all_cores else 0.0
-        name = f"{r.kind} {r.label}"
-        print(f"{name:16} {r.run.rate:10.0f} {r.all_cores:10.0f} {ratio:6.2f} {TARGETS[r.kind]:7.1f} {r.run.errors:7d}")
+        groups.setdefault((r.kind, r.label), []).append(r)
+    reference = "openssl speed, mean of before and after" if args.pin else f"openssl speed -multi {args.workers}"
+    print(f"\n(a) wall clock, load generator on the same machine; reference: {reference}, sign/s")
+    print(f"{'':16} {'answers/s':>10} {'reference':>10} {'ratio':>6} {'target':>7} {'errors':>7}")
+    for (kind, label), group in groups.items():
+        r = median_result(group, lambda r: r.wall_clock_ratio)
+        errors = sum(g.run.errors for g in group)
+        print(f"{kind + ' ' + label:16} {r.run.rate:10.0f} {r.all_cores:10.0f} {r.wall_clock_ratio:6.2f} "
+              f"{TARGETS[kind]:7.1f} {errors:7d}")  # fmt: skip
     print("\n(b) per server CPU-second (utime+stime of the workers); reference: `openssl speed` in one process, signs")
     print("    per CPU-second, run just before and just after the load; ratio against their mean")
     print(f"{'':16} {'µs/answer':>10} {'per CPU-s':>10} {'before':>8} {'after':>8} {'ratio':>6} {'target':>7}")
-    for r in results:
-        mean = (r.before + r.after) / 2
-        per_cpu_second = r.run.server_bound(1)
-        ratio = per_cpu_second / mean if mean else 0.0
+    for (kind, label), group in groups.items():
+        r = median_result(group, lambda r: r.cpu_ratio)
         print(
-            f"{r.kind + ' ' + r.label:16} {r.run.server_us:10.1f} {per_cpu_second:10.0f} "
-            f"{r.before:8.0f} {r.after:8.0f} {ratio:6.2f} {TARGETS[r.kind]:7.1f}"
+            f"{kind + ' ' + label:16} {r.run.server_us:10.1f} {r.run.server_bound(1):10.0f} "
+            f"{r.before:8.0f} {r.after:8.0f} {r.cpu_ratio:6.2f} {TARGETS[kind]:7.1f}"
         )
+    print("\nevery round: (a) / (b)")
+    for (kind, label), group in groups.items():
+        shown = "  ".join(f"{r.wall_clock_ratio:.2f}/{r.cpu_ratio:.2f}" for r in group)
+        a = [r.wall_clock_ratio for r in group]
+        b = [r.cpu_ratio for r in group]
+        print(f"  {kind + ' ' + label:14} {shown}   median {median(a):.3f}/{median(b):.3f}, "
+              f"mean {mean(a):.3f}/{mean(b):.3f}")  # fmt: skip
 
 
 def main() -> None:
@@ -164,8 +201,10 @@ def main() -> None:
     parser.add_argument("--pin", action="store_true", help="one worker on core 0, the load generator on core 1")
     parser.add_argument("--seconds", type=float, default=0.0, help="per run (per core; default 5, quick 2)")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (per core)")
+    parser.add_argument("--rounds", type=int, default=0, help="loads alternating with openssl speed (3, quick 1)")
     args = parser.parse_args()
     args.seconds = args.seconds or (2.0 if args.quick else 5.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     failed = []
     if not args.per_core_only:
         for module, (full, quick) in RUNS.items():
