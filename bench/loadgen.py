@@ -41,12 +41,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 LOADGEN = str(Path(__file__).resolve())
 C_SOURCE = Path(__file__).resolve().with_name("loadgen.c")
 CLIENTS = ("auto", "c", "python")
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -169,6 +172,12 @@ class Load:
     def server_bound(self, cores: int) -> float:
         """Answers/s the server would sustain on `cores` cores with the client elsewhere."""
         return cores * 1e6 / self.server_us if self.server_us else 0.0
+
+
+def median_by(items: list[T], ratio: Callable[[T], float]) -> T:
+    """The item whose `ratio` is the median (the lower one of the middle two for an even count)."""
+    ranked = sorted(items, key=ratio)
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def cpu_seconds(pids: list[int]) -> float:

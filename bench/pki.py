@@ -29,12 +29,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, median
 
-from bench.loadgen import Load, free_port, load, start_servers, stop, wait_http
+from bench.loadgen import Load, free_port, load, median_by, start_servers, stop, wait_http
 
 RUNS = {
     "bench.pki_issue": (["--count", "2000"], ["--count", "300"]),
@@ -116,12 +115,6 @@ class Result:
         return self.run.server_bound(1) / self.one_process if self.one_process else 0.0
 
 
-def median_result(results: list[Result], ratio: Callable[[Result], float]) -> Result:
-    """The result whose `ratio` is the median (the lower one of the middle two for an even count)."""
-    ranked = sorted(results, key=ratio)
-    return ranked[(len(ranked) - 1) // 2]
-
-
 def per_core(args: argparse.Namespace) -> None:
     from bench.pki_ocsp import setup
 
@@ -171,7 +164,7 @@ def _report(args: argparse.Namespace, results: list[Result]) -> None:
     print(f"\n(a) wall clock, load generator on the same machine; reference: {reference}, sign/s")
     print(f"{'':16} {'answers/s':>10} {'reference':>10} {'ratio':>6} {'target':>7} {'errors':>7}")
     for (kind, label), group in groups.items():
-        r = median_result(group, lambda r: r.wall_clock_ratio)
+        r = median_by(group, lambda r: r.wall_clock_ratio)
         errors = sum(g.run.errors for g in group)
         print(f"{kind + ' ' + label:16} {r.run.rate:10.0f} {r.all_cores:10.0f} {r.wall_clock_ratio:6.2f} "
               f"{TARGETS[kind]:7.1f} {errors:7d}")  # fmt: skip
@@ -179,7 +172,7 @@ def _report(args: argparse.Namespace, results: list[Result]) -> None:
     print("    per CPU-second, run just before and just after the load; ratio against their mean")
     print(f"{'':16} {'µs/answer':>10} {'per CPU-s':>10} {'before':>8} {'after':>8} {'ratio':>6} {'target':>7}")
     for (kind, label), group in groups.items():
-        r = median_result(group, lambda r: r.cpu_ratio)
+        r = median_by(group, lambda r: r.cpu_ratio)
         print(
             f"{kind + ' ' + label:16} {r.run.server_us:10.1f} {r.run.server_bound(1):10.0f} "
             f"{r.before:8.0f} {r.after:8.0f} {r.cpu_ratio:6.2f} {TARGETS[kind]:7.1f}"

@@ -39,7 +39,7 @@ from typing import NamedTuple
 if not __package__:  # run as `python bench/pki_ocsp.py`: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import Load, free_port, init_deployment, load, start_servers, stop, wait_http
+from bench.loadgen import Load, free_port, init_deployment, load, median_by, start_servers, stop, wait_http
 
 TARGET_PREPRODUCED = 10_000
 TARGET_RATIO = 0.9
@@ -134,8 +134,7 @@ class LiveRound(NamedTuple):
 
 def median_round(rounds: list[LiveRound], algorithm: str) -> LiveRound:
     """The round whose ratio is the median (the lower one of the middle two for an even count)."""
-    ranked = sorted(rounds, key=lambda r: r.ratio(algorithm))
-    return ranked[(len(ranked) - 1) // 2]
+    return median_by(rounds, lambda r: r.ratio(algorithm))
 
 
 def report_rounds(rounds: list[LiveRound]) -> None:

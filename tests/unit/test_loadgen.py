@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from bench.loadgen import Load, _requests, free_port, load
+from bench.loadgen import Load, _requests, free_port, load, median_by
+from bench.pki import Result
 from bench.pki_ocsp import LiveRound, median_round
 
 pytestmark = pytest.mark.skipif(
@@ -210,3 +211,20 @@ def test_live_rounds_compare_each_with_the_speeds_around_it_and_the_median_is_sh
     assert median_round(rounds, "rsa2048") is rounds[0]  # ranked 0.875, 0.9, 0.9: the middle one is the first 0.9
     assert median_round(rounds, "sm2") is rounds[0]  # 0.0, 0.9, 0.95
     assert LiveRound({"sm2": Load(5, 0)}, {}, {}).ratio("sm2") == 0.0  # no reference: no ratio, not a crash
+
+
+def test_per_core_rounds_compare_each_load_with_the_speeds_around_it() -> None:
+    # 1,000 answers/s at 900 µs of server CPU each: 1,111 per CPU-second
+    pinned = Result("OCSP", "RSA-2048", Load(1000, 0, server_us=900), before=1200, after=1000, all_cores=1100)
+    assert pinned.one_process == 1100
+    assert round(pinned.wall_clock_ratio, 3) == 0.909
+    assert round(pinned.cpu_ratio, 3) == 1.01
+    rounds = [
+        pinned,
+        Result("OCSP", "RSA-2048", Load(950, 0, server_us=1000), 1000, 1000, 1000),  # 0.95 / 1.0
+        Result("OCSP", "RSA-2048", Load(800, 0, server_us=1250), 1000, 1000, 1000),  # 0.8 / 0.8
+    ]
+    assert median_by(rounds, lambda r: r.wall_clock_ratio) is pinned
+    assert median_by(rounds, lambda r: r.cpu_ratio) is rounds[1]
+    nothing = Result("TSA", "SM2", Load(5, 0), 0, 0, 0)
+    assert (nothing.wall_clock_ratio, nothing.cpu_ratio) == (0.0, 0.0)  # no reference, no CPU: no ratio, no crash
