@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from bench.loadgen import Load, free_port, load, median_by, start_servers, stop, wait_http
+from bench.pki_ocsp import setup, speed_rates
 
 RUNS = {
     "bench.pki_issue": (["--count", "2000"], ["--count", "300"]),
@@ -73,12 +73,9 @@ def openssl_speed(algorithm: str, seconds: int, multi: int | None, pin: bool) ->
     if pin and not multi:
         command = ["taskset", "-c", "0", *command]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    for line in output.splitlines():
-        numbers = re.findall(r"[\d.]+", line)
-        if algorithm == "rsa2048" and re.match(r"^\s*rsa\s+2048 bits", line) and len(numbers) >= 5:
-            return float(numbers[3])
-        if algorithm == "sm2" and "SM2" in line and "bits" in line and len(numbers) >= 5:
-            return float(numbers[-2])
+    rate = speed_rates(output).get(algorithm)
+    if rate is not None:
+        return rate
     raise RuntimeError(f"no {algorithm} signing rate in the output of {' '.join(command)}")
 
 
@@ -116,8 +113,6 @@ class Result:
 
 
 def per_core(args: argparse.Namespace) -> None:
-    from bench.pki_ocsp import setup
-
     work = Path(tempfile.mkdtemp(prefix="certseal-bench-per-core-"))
     port = free_port()
     speed = 1 if args.quick else 2

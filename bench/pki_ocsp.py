@@ -105,7 +105,11 @@ def _openssl_files(work: Path, platform: object, key_label: str, serials: list[s
 
 def openssl_speed(workers: int) -> dict[str, float]:
     command = ["openssl", "speed", "-seconds", "3", "-multi", str(workers), "rsa2048", "sm2"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return speed_rates(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def speed_rates(output: str) -> dict[str, float]:
+    """Signs per second by algorithm (rsa2048, sm2) in the summary table `openssl speed` prints."""
     rates: dict[str, float] = {}
     for line in output.splitlines():
         numbers = re.findall(r"[\d.]+", line)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from bench.loadgen import Load, _requests, free_port, load, median_by
 from bench.pki import Result
-from bench.pki_ocsp import LiveRound, median_round
+from bench.pki_ocsp import LiveRound, median_round, speed_rates
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cc") is None and shutil.which("gcc") is None,
@@ -228,3 +228,15 @@ def test_per_core_rounds_compare_each_load_with_the_speeds_around_it() -> None:
     assert median_by(rounds, lambda r: r.cpu_ratio) is rounds[1]
     nothing = Result("TSA", "SM2", Load(5, 0), 0, 0, 0)
     assert (nothing.wall_clock_ratio, nothing.cpu_ratio) == (0.0, 0.0)  # no reference, no CPU: no ratio, no crash
+
+
+def test_openssl_speed_summary_tables_are_read_by_algorithm() -> None:
+    output = (
+        "CPUINFO: OPENSSL_ia32cap=0xfffa32034f8bffff:0x1a415f46f1bf2ffb\n"
+        "                  sign    verify    sign/s verify/s\n"
+        "rsa 2048 bits 0.000143s 0.000008s   6988.0 131358.0\n"
+        "                              sign    verify    sign/s verify/s\n"
+        " 256 bits SM2 (CurveSM2)   0.0001s   0.0001s   7714.0   7851.0\n"
+    )
+    assert speed_rates(output) == {"rsa2048": 6988.0, "sm2": 7714.0}
+    assert speed_rates(output.split("\n", 3)[3]) == {"sm2": 7714.0}  # only what the output holds
